@@ -1,0 +1,82 @@
+"""Benchmark: the Monte Carlo estimation stage at full scale, fast path vs the plain reference.
+
+The fast path (``ingest.estimation.estimate``) runs on all clusters; the
+per-cluster 5000-draw reference (``estimate_reference``) runs on a random
+subset of clusters and its time is scaled by the number of stars, giving the
+speed-up as a ratio from one run.  Results go to stdout and, as JSON, to
+bench/results/montecarlo.json.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_montecarlo.py [--clusters 7000]
+        [--stars 1000000] [--reference-clusters 40] [--seed 1]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ingest import config as config_module
+from ingest.combine import ABUNDANCES
+from ingest.estimation import estimate, estimate_reference
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def synthetic(n_clusters: int, n_stars: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Stars with spectra spread over clusters with a lognormal size distribution."""
+    rng = np.random.default_rng(seed)
+    weights = rng.lognormal(0, 1.0, n_clusters)
+    cluster = np.sort(rng.choice(n_clusters, n_stars, p=weights / weights.sum()))
+    centre = rng.normal(0, 30, n_clusters)
+    err = rng.uniform(0.3, 3.0, n_stars)
+    rv = centre[cluster] + rng.normal(0, 1.5, n_stars) + rng.normal(0, err)
+    stars = pd.DataFrame({"rv": rv, "rv_err": err,
+                          "rv_var_flag": (rng.random(n_stars) < 0.03).astype(np.int16),
+                          "teff": rng.uniform(3800, 8000, n_stars),
+                          "logg": rng.uniform(1.5, 5.0, n_stars)})
+    for par in ABUNDANCES:
+        e = rng.uniform(0.03, 0.2, n_stars)
+        value = rng.normal(-0.1, 0.1, n_clusters)[cluster] + rng.normal(0, e)
+        value[rng.random(n_stars) < 0.1] = np.nan
+        stars[par], stars[par + "_err"] = value, e
+    return stars, cluster
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clusters", type=int, default=7000)
+    parser.add_argument("--stars", type=int, default=1_000_000)
+    parser.add_argument("--reference-clusters", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    cfg = config_module.load()
+    stars, cluster = synthetic(args.clusters, args.stars, args.seed)
+
+    start = time.perf_counter()
+    estimate(stars, cluster, args.clusters, cfg)
+    fast_s = time.perf_counter() - start
+
+    rng = np.random.default_rng(args.seed + 1)
+    subset = np.sort(rng.choice(args.clusters, args.reference_clusters, replace=False))
+    rows = np.isin(cluster, subset)
+    relabel = np.searchsorted(subset, cluster[rows])
+    start = time.perf_counter()
+    estimate_reference(stars[rows].reset_index(drop=True), relabel, len(subset), cfg, seed=3)
+    ref_s = time.perf_counter() - start
+    ref_full_s = ref_s * len(stars) / rows.sum()
+    result = {"clusters": args.clusters, "stars": args.stars, "parameters": 1 + len(ABUNDANCES),
+              "fast_seconds": round(fast_s, 2),
+              "reference_stars": int(rows.sum()), "reference_seconds": round(ref_s, 2),
+              "reference_extrapolated_seconds": round(ref_full_s, 1),
+              "speedup": round(ref_full_s / fast_s, 1)}
+    print(json.dumps(result, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "montecarlo.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

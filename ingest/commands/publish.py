@@ -1,0 +1,28 @@
+"""Publish an ingest output directory DIR into the private DaCHS service.
+
+DIR is validated first (manifest.json, the SHA-256 of every table file,
+the columns against rd.xml); then all tables are replaced in one database
+transaction, so a failed or interrupted publication leaves the previous
+catalogue serving.  The instance (OCVO_STATE, default .state/) is set up on
+first use; a running server picks the new catalogue up at once.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "validate an ingest output DIR and publish it atomically into DaCHS"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", type=Path, metavar="DIR", help="ingest output directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..service.instance import Instance
+    from ..service.publish import publish
+
+    instance = Instance.from_env()
+    seconds = publish(args.dir, instance)
+    print(f"published {args.dir} in {sum(seconds.values()):.1f} s; TAP: {instance.tap_url}")
+    return 0

@@ -1,0 +1,86 @@
+"""manifest.json: the provenance record written next to every ingest output.
+
+It lets anyone tell exactly which files, settings and software produced a
+catalogue (and whether the inputs were simulated), and it is what the
+publish step and the service's provenance pages read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("numpy", "astropy", "scipy", "pandas", "galpy", "pyarrow", "emcee")
+CHUNK = 1 << 20
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_record(role: str, path: str | Path, **extra: Any) -> dict[str, Any]:
+    """One input file: role, absolute path, size and checksum (plus e.g. survey or map)."""
+    path = Path(path)
+    record = {"role": role, "path": str(path.resolve()), "size": path.stat().st_size,
+              "sha256": sha256(path)}
+    record.update({k: (str(v) if isinstance(v, Path) else v)
+                   for k, v in extra.items() if v is not None})
+    return record
+
+
+def versions() -> dict[str, str | None]:
+    """Python and the scientific packages whose versions can change the outputs."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def is_simulated(paths: list[str | Path]) -> bool:
+    """True when any input lies in a simulator output directory (it holds simulation.json)."""
+    return any((Path(p).resolve().parent / "simulation.json").exists() for p in paths)
+
+
+def build(*, inputs: list[dict[str, Any]], config: dict, seed: int, row_counts: dict[str, int],
+          rejections: dict[str, int], timings: dict[str, float], simulated: bool,
+          rv_offsets: dict[str, float], catalogue: str) -> dict[str, Any]:
+    """The manifest as a JSON-ready dict (timings rounded to ms)."""
+    return {
+        "format": "ocvo-ingest-manifest/1",
+        "catalogue": catalogue,
+        "simulated_input": simulated,
+        "inputs": inputs,
+        "seed": seed,
+        "config": config,
+        "rv_offsets_applied": {k: v for k, v in rv_offsets.items() if v != 0},
+        "versions": versions(),
+        "row_counts": row_counts,
+        "rejections": rejections,
+        "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def write(manifest: dict[str, Any], path: str | Path) -> Path:
+    """Write the manifest as indented, key-sorted JSON."""
+    path = Path(path)
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """Read a manifest.json (file or output directory)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "manifest.json"
+    return json.loads(path.read_text())

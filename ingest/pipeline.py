@@ -1,0 +1,409 @@
+"""The ingest pipeline: input files -> the published tables and their manifest.
+
+Stages: read -> crossmatch -> spectrum QC -> per-star combination -> Monte
+Carlo cluster estimates -> Galactic positions and orbits -> gradients ->
+literature comparison -> binary clusters -> write.  All outputs go to a
+temporary directory next to ``out`` that replaces ``out`` only when every
+table and the manifest were written, so a failed run never leaves a
+half-written directory and never damages a previous result.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import config as config_module
+from . import manifest, writers
+from .combine import combine
+
+SpectraArg = Path | str | tuple[Path | str, str | Path | None]
+LiteratureArg = tuple[str, Path | str, Path | str | None]
+
+STAGES = ("read", "crossmatch", "spectrum_qc", "combine", "estimate", "galactic",
+          "gradients", "literature", "binaries", "write")
+OUTPUT_TABLES = ("cluster", "member", "spectrum", "gradient", "lit_comparison",
+                 "lit_summary", "binary_candidate")
+CLUSTER_FROM_CATALOGUE = ("mc_id", "ra", "dec", "glon", "glat", "r50", "pmra", "s_pmra",
+                          "pmdec", "s_pmdec", "plx", "s_plx", "dist16", "dist50", "dist84",
+                          "logage50", "av50", "rv_lit", "rv_lit_err", "n_rv_lit")
+MEMBER_FROM_CATALOGUE = ("ra", "dec", "pmra", "pmdec", "plx", "gmag", "bp_rp", "prob")
+
+
+class StageClock:
+    """Wall time and peak RSS after each stage, plus a progress bar over the stages."""
+
+    def __init__(self, progress: bool):
+        from tqdm import tqdm
+
+        self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
+        self.bar = tqdm(total=len(STAGES), unit="stage", file=sys.stderr,
+                        disable=not progress)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time one stage and record the process's peak resident memory after it."""
+        self.bar.set_description(name)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - start
+        self.peak_rss_mb[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# ---------------------------------------------------------------- reading
+
+def _map_for(colmap: Path | str | None, kind: str) -> Path | str | None:
+    """The user column map if it has a [kind] table (a map may cover members only)."""
+    if colmap is None:
+        return None
+    try:
+        with open(colmap, "rb") as handle:
+            return colmap if kind in tomllib.load(handle) else None
+    except (OSError, tomllib.TOMLDecodeError):
+        return colmap  # the reader reports the problem with the file's name
+
+
+def _spectra_entries(spectra: Sequence[SpectraArg],
+                     survey: str | Path | None) -> list[tuple[Path, str | Path | None]]:
+    entries = []
+    for item in spectra:
+        path, item_survey = item if isinstance(item, tuple) else (item, survey)
+        entries.append((Path(path), item_survey))
+    return entries
+
+
+def _surrogate_obsids(frame: pd.DataFrame, file_number: int) -> pd.DataFrame:
+    """Negative obsids -(file_number * 10**10 + row + 1) for spectra whose catalogue has none."""
+    missing = frame["obsid"].isna().to_numpy()
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        surrogate = -(file_number * 10**10 + rows + 1)
+        frame.loc[missing, "obsid"] = surrogate
+    return frame
+
+
+def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
+                catalogue: str, colmap: Path | None, config: dict,
+                rejections: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Clusters, members above the probability cut (linked to clusters) and all spectra."""
+    from . import readers
+
+    cluster_table = readers.read_clusters(clusters, catalogue, _map_for(colmap, "clusters"))
+    prob_min = config["members"]["prob_min_cg20" if catalogue == "cg20" else "prob_min"]
+    member_table, rejected = readers.read_members(members, catalogue,
+                                                  _map_for(colmap, "members"), prob_min)
+    _add_counts(rejections, rejected)
+    member_table = readers.link_members_to_clusters(member_table, cluster_table,
+                                                    members, clusters)
+    no_id = member_table["source_id"].isna().to_numpy()
+    rejections["members_no_source_id"] = int(no_id.sum())
+    member_table = member_table.loc[~no_id].reset_index(drop=True)
+    frames = []
+    for number, (path, survey) in enumerate(spectra):
+        spectrum_map = None if str(survey).endswith(".toml") else _map_for(colmap, "spectra")
+        frame, rejected = readers.read_spectra(path, survey, spectrum_map)
+        _add_counts(rejections, rejected)
+        frames.append(_surrogate_obsids(frame, number))
+    return cluster_table, member_table, pd.concat(frames, ignore_index=True)
+
+
+def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
+    for key, value in counts.items():
+        total[key] = total.get(key, 0) + int(value)
+
+
+# ---------------------------------------------------------------- spectra
+
+def apply_rv_offsets(spectra: pd.DataFrame, offsets: dict[str, float]) -> pd.DataFrame:
+    """Add each survey's configured zero-point offset to its RVs; record it as ``rv_offset``."""
+    offset = spectra["survey"].map(lambda s: float(offsets.get(s, 0.0))).to_numpy(float)
+    return spectra.assign(rv=spectra["rv"].to_numpy(float) + offset, rv_offset=offset)
+
+
+def matched_spectra(spectra: pd.DataFrame, pairs: pd.DataFrame,
+                    config: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """(matched spectra as read, the same after QC, QC counts), one row per matched pair."""
+    from .quality import spectrum_qc
+
+    used = np.unique(pairs["spec_index"].to_numpy())
+    raw = apply_rv_offsets(spectra.loc[used], config["rv_offsets"])
+    checked, counts = spectrum_qc(raw, config["spectra"]["snr_min"],
+                                  config["spectra"]["rv_flag_good"])
+    at = pairs["spec_index"].to_numpy()
+    return (raw.loc[at].reset_index(drop=True), checked.loc[at].reset_index(drop=True),
+            counts)
+
+
+# ---------------------------------------------------------------- stars
+
+def _first_per_group(group: np.ndarray, values: pd.Series, n_groups: int) -> pd.Series:
+    """The first non-null value of each group (rows are in obsid order within a group)."""
+    frame = pd.DataFrame({"g": group, "v": values.to_numpy()}).dropna()
+    first = frame.drop_duplicates("g")
+    return pd.Series(first["v"].to_numpy(), index=first["g"].to_numpy()).reindex(
+        range(n_groups))
+
+
+def _mean_position(group: np.ndarray, ra: np.ndarray, dec: np.ndarray,
+                   n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean fibre position per group via unit vectors (safe across RA = 0/360)."""
+    r, d = np.radians(ra), np.radians(dec)
+    xyz = [np.bincount(group, weights=w, minlength=n_groups)
+           for w in (np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d))]
+    mean_ra = np.degrees(np.arctan2(xyz[1], xyz[0])) % 360.0
+    mean_dec = np.degrees(np.arctan2(xyz[2], np.hypot(xyz[0], xyz[1])))
+    return mean_ra, mean_dec
+
+
+def member_rows(members: pd.DataFrame, pairs: pd.DataFrame, raw: pd.DataFrame,
+                checked: pd.DataFrame, rv_var_pvalue: float) -> pd.DataFrame:
+    """One row per member with a matched spectrum: identity, match summary, combined values."""
+    star_index, group = np.unique(pairs["member_index"].to_numpy(), return_inverse=True)
+    n = len(star_index)
+    order = np.lexsort((raw["obsid"].to_numpy(np.int64), group))
+    g_sorted = group[order]
+    source = members.loc[star_index]
+    stars = pd.DataFrame({
+        "source_id": source["source_id"].to_numpy(np.int64),
+        "cluster_name": source["cluster"].to_numpy(object),
+        "cluster_key": source["cluster_key"].to_numpy(object),
+        **{c: source[c].to_numpy(float) for c in MEMBER_FROM_CATALOGUE},
+    })
+    stars["uid"] = _first_per_group(g_sorted, raw["star_id"].iloc[order], n).to_numpy(object)
+    stars["gp_id"] = _first_per_group(g_sorted, raw["gp_id"].iloc[order], n).astype("Int64")
+    stars["ra_obs"], stars["dec_obs"] = _mean_position(group, raw["ra"].to_numpy(float),
+                                                       raw["dec"].to_numpy(float), n)
+    by_id = np.bincount(group, weights=(pairs["match_method"] == "source_id").to_numpy(),
+                        minlength=n)
+    stars["match_method"] = np.where(by_id > 0, "source_id", "position")
+    largest = np.zeros(n)
+    np.maximum.at(largest, group, pairs["match_sep"].to_numpy(float))
+    stars["match_sep"] = largest
+    stars["n_spec"] = np.bincount(group, minlength=n)
+    usable_rows = (checked["qc"] == "ok").to_numpy()
+    combined = combine(checked.loc[usable_rows].reset_index(drop=True), group[usable_rows], n,
+                       rv_var_pvalue)
+    return pd.concat([stars, combined], axis=1)
+
+
+def spectrum_rows(raw: pd.DataFrame, checked: pd.DataFrame, pairs: pd.DataFrame,
+                  members: pd.DataFrame) -> pd.DataFrame:
+    """The provenance table: one row per matched (spectrum, member) pair."""
+    member = members.loc[pairs["member_index"].to_numpy()]
+    return pd.DataFrame({
+        "obsid": raw["obsid"].to_numpy(np.int64),
+        "source_id": member["source_id"].to_numpy(np.int64),
+        "cluster_name": member["cluster"].to_numpy(object),
+        **{c: raw[c].to_numpy() for c in ("survey", "band", "ra", "dec", "epoch", "snr",
+                                          "rv", "rv_err", "rv_offset", "rv_flag",
+                                          "teff", "logg")},
+        "fe_h": raw["feh"].to_numpy(float),
+        "match_method": pairs["match_method"].to_numpy(object),
+        "match_sep": pairs["match_sep"].to_numpy(float),
+        "qc": checked["qc"].to_numpy(object),
+    })
+
+
+# ---------------------------------------------------------------- clusters
+
+def cluster_rows(clusters: pd.DataFrame, members: pd.DataFrame,
+                 stars: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Catalogue columns of every cluster with a matched star, and each star's cluster label."""
+    keys, label = np.unique(stars["cluster_key"].to_numpy(str), return_inverse=True)
+    catalogue = clusters.set_index("cluster_key").loc[keys]
+    counts = members["cluster_key"].value_counts()
+    rows = pd.DataFrame({
+        "cluster_name": catalogue["cluster"].to_numpy(object),
+        "cluster_key": keys,
+        "all_names": catalogue["all_names"].to_numpy(object),
+        **{c: catalogue[c].to_numpy() for c in CLUSTER_FROM_CATALOGUE},
+        "n_members": counts.reindex(keys).fillna(0).to_numpy(np.int64),
+    })
+    return rows, label
+
+
+def science_products(clusters: pd.DataFrame, literature: Sequence[LiteratureArg],
+                     config: dict, seed: int, progress: bool,
+                     clock: StageClock) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Galactic block, gradients, literature comparison and binary-cluster candidates."""
+    from . import binaries, galactic, gradients
+    from . import literature as literature_module
+
+    with clock.stage("galactic"):
+        clusters = galactic.add_galactic(clusters, config, seed, progress)
+    tables: dict[str, pd.DataFrame] = {}
+    with clock.stage("gradients"):
+        tables["gradient"] = gradients.fit_gradients(clusters, config, seed)
+    with clock.stage("literature"):
+        tables["lit_comparison"], tables["lit_summary"] = literature_module.compare(
+            clusters, list(literature), config)
+    with clock.stage("binaries"):
+        tables["binary_candidate"] = binaries.find_pairs(clusters, config)
+    return clusters, tables
+
+
+# ---------------------------------------------------------------- output
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def staged_output(out: Path) -> Iterator[Path]:
+    """A temporary directory beside ``out`` that replaces ``out`` only if the block succeeds."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes 0700; outputs are read by the publisher
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rename(out, old / out.name)
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if old is not None:
+            os.rename(old / out.name, out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _input_records(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
+                   literature: Sequence[LiteratureArg], colmap: Path | None,
+                   config_path: Path | None) -> list[dict[str, Any]]:
+    records = [manifest.input_record("clusters", clusters),
+               manifest.input_record("members", members)]
+    records += [manifest.input_record("spectra", p, survey=s) for p, s in spectra]
+    records += [manifest.input_record("literature", p, name=n, map=m) for n, p, m in literature]
+    records += [manifest.input_record(role, p) for role, p in
+                (("column_map", colmap), ("config", config_path)) if p is not None]
+    return records
+
+
+def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
+              config: dict) -> dict[str, Any]:
+    """The figures of the end-of-run summary (also returned by ``run_ingest``)."""
+    cluster, member = tables["cluster"], tables["member"]
+    flags = member["flag"].value_counts()
+    good = config["gradients"]["good_min_flag12"]
+    return {
+        "row_counts": {name: len(t) for name, t in tables.items()},
+        "clusters_with_rv": int(np.isfinite(cluster["rv"].to_numpy(float)).sum()),
+        "clusters_good_flag12": int((cluster["n_flag12"] >= good).sum()),
+        "good_min_flag12": good,
+        "stars_by_flag": {str(f): int(flags.get(f, 0)) for f in (0, 1, 12)},
+        "rv_variable_stars": int(member["rv_var_flag"].sum()),
+        "rejections": dict(sorted(rejections.items())),
+    }
+
+
+def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataFrame,
+                     config: dict, rejections: dict[str, int],
+                     clock: StageClock) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Crossmatch, QC, combination and Monte Carlo estimates: (cluster, member, spectrum) rows."""
+    from .crossmatch import match
+    from .estimation import estimate
+
+    with clock.stage("crossmatch"):
+        xm = config["crossmatch"]
+        pairs = match(members, spectra, xm["radius_arcsec"], xm["gaia_epoch"])
+        rejections["spectra_unmatched"] = int(len(spectra) - pairs["spec_index"].nunique())
+    with clock.stage("spectrum_qc"):
+        raw, checked, qc_counts = matched_spectra(spectra, pairs, config)
+        _add_counts(rejections, {k: v for k, v in qc_counts.items() if k != "qc_ok" and v})
+    with clock.stage("combine"):
+        stars = member_rows(members, pairs, raw, checked, config["combine"]["rv_var_pvalue"])
+        spectrum_table = spectrum_rows(raw, checked, pairs, members)
+    with clock.stage("estimate"):
+        cluster_table, label = cluster_rows(clusters, members, stars)
+        estimates, star_flags = estimate(stars, label, len(cluster_table), config)
+    return (pd.concat([cluster_table, estimates], axis=1), pd.concat([stars, star_flags], axis=1),
+            spectrum_table)
+
+
+def _resolve_config(config: dict | Path | str | None) -> tuple[dict, Path | None]:
+    if isinstance(config, dict):
+        return config, None
+    path = Path(config) if config is not None else None
+    return config_module.load(path), path
+
+
+def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[SpectraArg],
+               out: Path | str, catalogue: str = "hunt2024", colmap: Path | str | None = None,
+               survey: str | Path | None = None, literature: Sequence[LiteratureArg] = (),
+               config: dict | Path | str | None = None, seed: int | None = None,
+               progress: bool = True) -> dict[str, Any]:
+    """Run the whole ingest and publish its tables atomically into ``out``; return the summary.
+
+    ``spectra`` entries are paths (read with ``survey``, auto-detected when
+    None) or (path, survey) pairs; ``literature`` holds (name, path, map or
+    None) triples; ``config`` is a merged config dict, a TOML path or None
+    (defaults); ``seed`` defaults to the config's seed.
+    """
+    cfg, config_path = _resolve_config(config)
+    seed = cfg["seed"] if seed is None else seed
+    progress = progress and sys.stderr.isatty()     # bars on a terminal only
+    clusters, members, out = Path(clusters), Path(members), Path(out)
+    colmap = Path(colmap) if colmap is not None else None
+    entries = _spectra_entries(spectra, survey)
+    rejections: dict[str, int] = {}
+    clock = StageClock(progress)
+    # Checksums of multi-GB inputs take a while; hashlib releases the GIL, so
+    # they are computed in a thread while the stages run.
+    hasher = ThreadPoolExecutor(max_workers=1)
+    inputs = hasher.submit(_input_records, clusters, members, entries, literature, colmap,
+                           config_path)
+    try:
+        with clock.stage("read"):
+            cluster_in, member_in, spectra_in = read_inputs(
+                clusters, members, entries, catalogue, colmap, cfg, rejections)
+        cluster_table, stars, spectrum_table = catalogue_tables(
+            cluster_in, member_in, spectra_in, cfg, rejections, clock)
+        cluster_table, products = science_products(cluster_table, literature, cfg, seed,
+                                                   progress, clock)
+        tables = {"cluster": cluster_table, "member": stars, "spectrum": spectrum_table,
+                  **products}
+        with clock.stage("write"), staged_output(out) as tmp:
+            for name in OUTPUT_TABLES:
+                writers.write_table(tables[name], name, tmp / f"{name}.fits")
+            summary = summarise(tables, rejections, cfg)
+            record = manifest.build(
+                inputs=inputs.result(),
+                config=cfg, seed=seed, row_counts=summary["row_counts"],
+                rejections=summary["rejections"], timings=clock.seconds,
+                simulated=manifest.is_simulated([clusters, members] + [p for p, _ in entries]),
+                rv_offsets=cfg["rv_offsets"], catalogue=catalogue)
+            record["stage_peak_rss_mb"] = {k: round(v, 1) for k, v in clock.peak_rss_mb.items()}
+            manifest.write(record, tmp / "manifest.json")
+    finally:
+        clock.close()
+        hasher.shutdown(wait=False, cancel_futures=True)
+    summary["out"] = str(out)
+    summary["stage_seconds"] = dict(clock.seconds)
+    return summary

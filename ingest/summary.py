@@ -1,0 +1,43 @@
+"""The one-screen summary printed at the end of ``ocvo ingest``.
+
+It answers the questions a user has right after a run: how many clusters got
+an RV, how many are good enough for Galactic trends, how the member stars
+were flagged and what was thrown away (and why), without opening the files.
+"""
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+MAX_REJECTION_LINES = 12
+WIDTH = 100
+
+
+def _rejection_lines(rejections: dict[str, int]) -> list[str]:
+    nonzero = sorted(((v, k) for k, v in rejections.items() if v), reverse=True)
+    lines = [f"    {key:<34} {value:>12,}" for value, key in nonzero[:MAX_REJECTION_LINES]]
+    if len(nonzero) > MAX_REJECTION_LINES:
+        rest = sum(v for v, _ in nonzero[MAX_REJECTION_LINES:])
+        lines.append(f"    {'(other reasons)':<34} {rest:>12,}")
+    return lines or ["    none"]
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Render the dict returned by ``ingest.pipeline.run_ingest`` in about 20 lines of <= 100."""
+    counts = summary["row_counts"]
+    flags = summary["stars_by_flag"]
+    total = sum(summary.get("stage_seconds", {}).values())
+    lines = [
+        f"ingest finished: {summary['out']}  ({total:.1f} s)",
+        f"  clusters: {counts['cluster']:,} with a matched spectrum, "
+        f"{summary['clusters_with_rv']:,} with an RV, "
+        f"{summary['clusters_good_flag12']:,} with >= {summary['good_min_flag12']} FLAG=12 stars",
+        f"  member stars: {counts['member']:,}  (FLAG=0: {flags['0']:,}, FLAG=1: {flags['1']:,}, "
+        f"FLAG=12: {flags['12']:,}; RV-variable: {summary['rv_variable_stars']:,})",
+        f"  spectra matched: {counts['spectrum']:,}",
+        *textwrap.wrap("tables: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
+                       WIDTH, initial_indent="  ", subsequent_indent="    "),
+        "  rejections by reason:",
+        *_rejection_lines(summary["rejections"]),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""Monte Carlo cluster estimation: exact mixture statistics vs explicit draws and injected truth."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, stats
+
+from ingest import config as config_module
+from ingest.combine import ABUNDANCES
+from ingest.estimation import (RV_FLAG_FEW, RV_FLAG_NONE, RV_FLAG_OK, RV_FLAG_SINGLE,
+                               estimate, estimate_reference, mixture_median, mixture_moments)
+
+
+@pytest.fixture
+def cfg() -> dict:
+    return config_module.load()
+
+
+def synthetic_stars(n_clusters: int, seed: int, sigma_int: float = 1.0,
+                    rv_err: tuple[float, float] = (0.3, 1.5)
+                    ) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """Clusters with a known systemic RV and [X/H]; stars scatter by sigma_int plus their error."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 25, n_clusters)
+    cluster = np.repeat(np.arange(n_clusters), sizes)
+    n = len(cluster)
+    truth = {"rv": rng.normal(0, 30, n_clusters), "abund": rng.normal(-0.1, 0.2, n_clusters)}
+    err = rng.uniform(*rv_err, n)
+    stars = pd.DataFrame({
+        "rv": truth["rv"][cluster] + rng.normal(0, sigma_int, n) + rng.normal(0, err),
+        "rv_err": err, "rv_var_flag": np.zeros(n, np.int16),
+        "teff": rng.uniform(5200, 6500, n), "logg": rng.uniform(2.0, 4.5, n)})
+    for par in ABUNDANCES:
+        e = rng.uniform(0.03, 0.12, n)
+        stars[par] = truth["abund"][cluster] + rng.normal(0, 0.02, n) + rng.normal(0, e)
+        stars[par + "_err"] = e
+    return stars, cluster, truth
+
+
+def brentq_median(x: np.ndarray, s: np.ndarray) -> float:
+    """Median of an equal-weight Gaussian mixture by scalar root finding (independent check)."""
+    def cdf(t):
+        return stats.norm.cdf(t, x, s).mean() - 0.5
+    return optimize.brentq(cdf, (x - 10 * s).min(), (x + 10 * s).max(), xtol=1e-12)
+
+
+def test_mixture_median_matches_scalar_root_finding():
+    rng = np.random.default_rng(5)
+    group = rng.integers(0, 40, 300)
+    x = rng.normal(0, 20, 300) + 100 * (group % 3)      # multimodal groups too
+    s = rng.uniform(0.1, 5.0, 300)
+    got = mixture_median(group, x, s, 41)                # group 40 empty
+    for g in range(40):
+        assert got[g] == pytest.approx(brentq_median(x[group == g], s[group == g]), abs=1e-6)
+    assert np.isnan(got[40])
+
+
+def test_mixture_moments_match_explicit_draws():
+    rng = np.random.default_rng(9)
+    x, s = np.array([1.0, 4.0, 10.0]), np.array([0.5, 2.0, 1.0])
+    draws = rng.normal(x[:, None], s[:, None], (3, 400_000)).ravel()
+    n, mean, std = mixture_moments(np.zeros(3, np.int64), x, s, 1)
+    # MC standard errors: std/sqrt(1.2e6) ~ 0.004 for the mean, smaller for the std
+    assert n[0] == 3
+    assert mean[0] == pytest.approx(draws.mean(), abs=0.02)
+    assert std[0] == pytest.approx(draws.std(), abs=0.02)
+
+
+def test_fast_estimate_equals_reference_within_monte_carlo_noise(cfg):
+    stars, cluster, _ = synthetic_stars(120, seed=1)
+    qc = lambda teff, logg, c: np.full(len(teff), "ok", dtype=object)  # noqa: E731
+    fast, fast_flags = estimate(stars, cluster, 120, cfg, qc)
+    ref, ref_flags = estimate_reference(stars, cluster, 120, cfg, seed=2, param_qc=qc)
+    draws = cfg["montecarlo"]["n_draws"]
+    same = [np.array_equal(fast_flags["flag"][cluster == c], ref_flags["flag"][cluster == c])
+            for c in range(120)]
+    assert np.mean(same) >= 0.95          # a star right at the 2-sigma edge may flip
+    same = np.array(same)
+    for par, num in [("rv", "n_flag1")] + [(p, p + "_num") for p in ABUNDANCES]:
+        n = fast[num].to_numpy()[same]
+        noise = fast[par + "_std"].to_numpy()[same] / np.sqrt(n * draws)
+        # median: 1.25 x the error of a mean; 5 sigma per cluster
+        for column, factor in ((par, 5 * 1.26), (par + "_mean", 5.0), (par + "_std", 5.0)):
+            diff = np.abs(fast[column].to_numpy()[same] - ref[column].to_numpy()[same])
+            ok = np.isnan(diff) | (diff <= factor * noise + 1e-9)
+            assert ok.all(), (column, diff[~ok], noise[~ok])
+        assert np.array_equal(n, ref[num].to_numpy()[same])
+
+
+def test_outlier_and_rv_variable_star_do_not_pull_cluster_rv(cfg):
+    rng = np.random.default_rng(4)
+    rv = np.concatenate([rng.normal(12.0, 1.0, 15), [55.0, 17.0]])
+    stars = pd.DataFrame({"rv": rv, "rv_err": np.full(17, 0.5),
+                          "rv_var_flag": np.r_[np.zeros(16), 1].astype(np.int16),
+                          "teff": np.full(17, 5800.0), "logg": np.full(17, 4.2)})
+    for par in ABUNDANCES:
+        stars[par], stars[par + "_err"] = 0.0, 0.05
+    clean, _ = estimate(stars.iloc[:15], np.zeros(15, np.int64), 1, cfg)
+    dirty, flags = estimate(stars, np.zeros(17, np.int64), 1, cfg)
+    assert flags["flag"].tolist()[15:] == [0, 0]
+    assert dirty["n_all"][0] == 17 and dirty["n_flag1"][0] == 15
+    assert dirty["rv"][0] == clean["rv"][0] and dirty["rv_std"][0] == clean["rv_std"][0]
+
+
+def test_rv_flag_categories(cfg):
+    sizes = [1, 3, 12, 0]
+    cluster = np.repeat(np.arange(4), sizes)
+    rng = np.random.default_rng(8)
+    stars = pd.DataFrame({"rv": rng.normal(0, 1, len(cluster)), "rv_err": 0.5,
+                          "rv_var_flag": np.int16(0), "teff": 5800.0, "logg": 4.2})
+    for par in ABUNDANCES:
+        stars[par], stars[par + "_err"] = 0.0, 0.05
+    out, _ = estimate(stars, cluster, 4, cfg)
+    assert out["rv_flag"].tolist() == [RV_FLAG_SINGLE, RV_FLAG_FEW, RV_FLAG_OK, RV_FLAG_NONE]
+    assert out["rv_fit_mu"][2] == pytest.approx(out["rv"][2], abs=0.5 * out["rv_std"][2])
+    assert np.isnan(out["rv"][3]) and out["n_all"][3] == 0
+
+
+def test_parameter_qc_removes_cool_dwarf_bias(cfg):
+    """Cool dwarfs with LAMOST-like [Fe/H] underestimates bias the cluster unless QC drops them."""
+    rng = np.random.default_rng(12)
+    n = 40
+    dwarf = np.arange(n) < 18
+    stars = pd.DataFrame({"rv": rng.normal(0, 1, n), "rv_err": 0.5, "rv_var_flag": np.int16(0),
+                          "teff": np.where(dwarf, 4600.0, 5800.0),
+                          "logg": np.where(dwarf, 4.6, 4.0)})
+    for par in ABUNDANCES:
+        stars[par] = np.where(dwarf, -0.3, 0.0) + rng.normal(0, 0.05, n)
+        stars[par + "_err"] = 0.05
+    on, flags = estimate(stars, np.zeros(n, np.int64), 1, cfg)
+    off_cfg = config_module.load()
+    off_cfg["params_qc"]["enabled"] = False
+    off, _ = estimate(stars, np.zeros(n, np.int64), 1, off_cfg)
+    assert (flags["param_qc"][dwarf] == "cool_dwarf").all()
+    assert on["n_flag12"][0] == 22 and off["n_flag12"][0] == n
+    assert abs(on["fe_h"][0]) < 2 * on["fe_h_err"][0]          # truth is 0
+    assert off["fe_h"][0] < on["fe_h"][0] - 0.05                # dwarfs pull it down
+
+
+def test_pulls_against_injected_truth(cfg):
+    stars, cluster, truth = synthetic_stars(1500, seed=21)
+    out, _ = estimate(stars, cluster, 1500, cfg)
+    for par, num, true in (("rv", "n_flag1", truth["rv"]), ("fe_h", "fe_h_num", truth["abund"])):
+        good = out[num].to_numpy() >= 3
+        pull = (out[par].to_numpy() - true)[good] / out[par + "_err"].to_numpy()[good]
+        median = np.median(pull)
+        robust = 1.4826 * np.median(np.abs(pull - median))
+        assert abs(median) < 0.1, (par, median)
+        assert 0.7 <= robust <= 1.3, (par, robust)
+
+
+def test_error_stays_finite_for_precise_stars_far_apart(cfg):
+    """Two precise stars 20 km/s apart: mixture density ~0 at the median, error = SEM."""
+    x, s = np.array([0.0, 20.0]), np.array([0.1, 0.1])
+    from ingest.estimation import pooled_stats
+    st = pooled_stats(np.zeros(2, np.int64), x, s, 1)
+    assert st["median"][0] == pytest.approx(10.0)
+    assert st["err"][0] == pytest.approx(np.std(x, ddof=1) / np.sqrt(2))
+
+
+def test_error_never_below_the_no_dispersion_limit():
+    """Identical values (one blended spectrum matched to two members) must not give 0."""
+    from ingest.estimation import pooled_stats
+    st = pooled_stats(np.zeros(2, np.int64), np.array([0.1, 0.1]), np.array([0.05, 0.05]), 1)
+    assert st["err"][0] == pytest.approx(0.05 / np.sqrt(2))
+
+
+def test_error_falls_back_when_density_at_median_is_tiny():
+    """Stars 6 km/s apart with 0.1 km/s errors: slope ~1e-78, sandwich absurd -> SEM."""
+    from ingest.estimation import pooled_stats
+    x = np.array([0.0, 0.0, 6.0, 6.0])
+    st = pooled_stats(np.zeros(4, np.int64), x, np.full(4, 0.1), 1)
+    assert np.isfinite(st["err"][0])
+    assert st["err"][0] == pytest.approx(np.std(x, ddof=1) / 2)

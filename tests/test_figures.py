@@ -1,0 +1,145 @@
+"""Figures: file names, content not blank, CLI on an ingest-like directory."""
+from __future__ import annotations
+
+import argparse
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+
+from ingest import config, figures, gradients, literature
+from ingest.commands import figures as figures_command
+from ingest.errors import InputError
+
+
+def _members(name: str, n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    bp_rp = rng.uniform(0.2, 2.0, n)
+    flag = rng.choice([0, 1, 12], n, p=[0.2, 0.3, 0.5])
+    return pd.DataFrame({
+        "cluster_name": name, "source_id": np.arange(n, dtype=np.int64) + 10 ** 15,
+        "gmag": 10 + 3 * bp_rp + rng.normal(0, 0.3, n), "bp_rp": bp_rp,
+        "rv": np.where(flag > 0, rng.normal(-12, 1.5, n), rng.normal(-12, 15, n)),
+        "rv_err": rng.uniform(0.5, 2, n), "teff": 7000 - 1800 * bp_rp,
+        "logg": 4.3 - 0.4 * bp_rp, "fe_h": rng.normal(-0.05, 0.05, n),
+        "flag": flag.astype(np.int16), "rv_var_flag": np.zeros(n, np.int16)})
+
+
+def _cluster_row(name: str) -> pd.Series:
+    return pd.Series({"cluster_name": name, "rv": -12.0, "rv_std": 1.6, "rv_fit_mu": -12.1,
+                      "rv_fit_sigma": 1.5, "n_flag1": 40, "fe_h": -0.05})
+
+
+def _not_blank(path) -> bool:
+    image = mpimg.imread(path)
+    return image.shape[0] > 100 and float(image[..., :3].std()) > 0.05
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("NGC 869", "NGC_869"), ("Melotte_22", "Melotte_22"), (" Alpha Per ", "Alpha_Per"),
+    ("IC 4665/ext?", "IC_4665ext"), ("Gulliver 9+10", "Gulliver_9+10")])
+def test_safe_name(name, expected):
+    assert figures.safe_name(name) == expected
+
+
+def test_cluster_figures_are_written_under_safe_names(tmp_path):
+    paths = figures.render_cluster_figures(_cluster_row("NGC 869"),
+                                           _members("NGC 869", 120, 1), tmp_path)
+    assert [p.name for p in paths] == ["NGC_869_cmd.png", "NGC_869_kiel.png", "NGC_869_rv.png"]
+    assert all(p.parent == tmp_path / "cluster" and _not_blank(p) for p in paths)
+
+
+def test_a_cluster_without_spectra_still_gets_its_figures(tmp_path):
+    row = _cluster_row("Empty 1").copy()
+    row[["rv", "rv_std", "rv_fit_mu", "rv_fit_sigma"]] = np.nan
+    paths = figures.render_cluster_figures(row, _members("Empty 1", 0, 2), tmp_path)
+    assert len(paths) == 3 and all(p.is_file() for p in paths)
+
+
+def _catalogue(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    r_gc = rng.uniform(6, 16, n)
+    frame = pd.DataFrame({
+        "cluster_name": [f"Test {i}" for i in range(n)], "r_gc": r_gc,
+        "z": rng.normal(0, 0.2, n), "logage50": rng.uniform(7, 9.5, n),
+        "n_flag12": rng.integers(0, 20, n), "rv": rng.normal(0, 20, n), "rv_err": 0.5,
+        "fe_h": 0.33 - 0.047 * np.minimum(r_gc, 11.5) - 0.014 * np.maximum(r_gc - 11.5, 0)
+        + rng.normal(0, 0.05, n), "fe_h_err": 0.03})
+    for element in gradients.ELEMENTS:
+        frame[f"{element}_fe"] = rng.normal(0, 0.05, n)
+        frame[f"{element}_fe_err"] = 0.03
+    return frame
+
+
+def _fast_config() -> dict:
+    cfg = config.defaults()
+    cfg["gradients"].update(mcmc_steps=300, mcmc_burn=100)
+    return cfg
+
+
+def _write_lit(tmp_path, clusters: pd.DataFrame):
+    path = tmp_path / "lit.csv"
+    pd.DataFrame({"Cluster": clusters.cluster_name, "RV": clusters.rv - 4.7,
+                  "FeH": clusters.fe_h + 0.02}).to_csv(path, index=False)
+    return literature.compare(clusters, [("litB", path, None)], config.defaults())[0]
+
+
+def test_catalogue_figures(tmp_path):
+    clusters = _catalogue(200, seed=3)
+    table = gradients.fit_gradients(clusters, _fast_config(), seed=4)
+    comparison = _write_lit(tmp_path, clusters)
+    paths = figures.render_catalogue_figures(clusters, table, comparison, tmp_path)
+    names = sorted(p.name for p in paths)
+    assert names == ["gradient_fe_h_age_bins.png", "gradient_fe_h_rgc.png",
+                     "literature_fe_h.png", "literature_rv.png"]
+    assert all(_not_blank(p) for p in paths)
+
+
+def _fake_ingest_dir(tmp_path):
+    clusters = _catalogue(6, seed=5)
+    clusters["rv_std"], clusters["rv_fit_mu"], clusters["rv_fit_sigma"] = 1.5, clusters.rv, 1.4
+    members = pd.concat([_members(name, 40, k) for k, name in enumerate(clusters.cluster_name)])
+    out = tmp_path / "ingest"
+    out.mkdir()
+    Table.from_pandas(clusters).write(out / "cluster.fits")
+    Table.from_pandas(members).write(out / "member.fits")
+    Table.from_pandas(gradients.fit_gradients(_catalogue(200, seed=6), _fast_config(), 7)).write(
+        out / "gradient.fits")
+    Table.from_pandas(_write_lit(tmp_path, clusters)).write(out / "lit_comparison.fits")
+    return out
+
+
+def _run_cli(*argv: str) -> int:
+    """``ocvo figures ARGV`` through the subcommand's own parser and run()."""
+    parser = argparse.ArgumentParser()
+    figures_command.add_arguments(parser)
+    return figures_command.run(parser.parse_args(list(argv)))
+
+
+def test_cli_renders_all_clusters_in_parallel_and_single_clusters_on_demand(tmp_path):
+    directory = _fake_ingest_dir(tmp_path)
+    assert _run_cli(str(directory), "--jobs", "2") == 0
+    produced = sorted(p.name for p in (directory / "figures" / "cluster").glob("*.png"))
+    assert len(produced) == 6 * 3 and "Test_0_rv.png" in produced
+    assert (directory / "figures" / "catalogue" / "gradient_fe_h_rgc.png").is_file()
+    for png in (directory / "figures" / "cluster").glob("*.png"):
+        png.unlink()
+    assert _run_cli(str(directory), "--cluster", "test_3", "--jobs", "1") == 0
+    assert sorted(p.name for p in (directory / "figures" / "cluster").glob("*.png")) == [
+        "Test_3_cmd.png", "Test_3_kiel.png", "Test_3_rv.png"]
+    with pytest.raises(InputError, match="Nonexistent 9"):
+        _run_cli(str(directory), "--cluster", "Nonexistent 9")
+
+
+@pytest.mark.slow
+def test_figures_of_the_demo_ingest(demo_ingest, tmp_path):
+    import shutil
+
+    directory = tmp_path / "demo"
+    shutil.copytree(demo_ingest, directory)
+    paths = figures.render_directory(directory, jobs=2)
+    assert any(p.name == "gradient_fe_h_rgc.png" for p in paths)
+    per_cluster = [p for p in paths if p.parent.name == "cluster"]
+    assert len(per_cluster) == 3 * len(figures.read_fits_table(directory / "cluster.fits"))

@@ -1,0 +1,134 @@
+"""Gradients: honest errors, recovery of injected broken and quadratic trends, table layout."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ingest import config, gradients, schema
+
+INNER, OUTER, KNEE, AT_KNEE, SCATTER = -0.047, -0.014, 11.5, -0.2105, 0.05
+
+
+def _broken_truth(r: np.ndarray) -> np.ndarray:
+    return AT_KNEE + INNER * np.minimum(r - KNEE, 0) + OUTER * np.maximum(r - KNEE, 0)
+
+
+def _clusters(n: int, seed: int) -> pd.DataFrame:
+    """Clusters with the thesis gradient, 0.05 dex intrinsic scatter and stated errors."""
+    rng = np.random.default_rng(seed)
+    r_gc = rng.uniform(5, 17.5, n)
+    err = rng.uniform(0.01, 0.08, n)
+    frame = pd.DataFrame({
+        "r_gc": r_gc, "z": rng.normal(0, 0.3, n), "logage50": rng.uniform(6.8, 9.8, n),
+        "n_flag12": rng.integers(0, 30, n),
+        "fe_h": _broken_truth(r_gc) + rng.normal(0, SCATTER, n) + rng.normal(0, err),
+        "fe_h_err": err})
+    for element in gradients.ELEMENTS:
+        frame[f"{element}_fe"] = 0.003 * (r_gc - 8) + rng.normal(0, 0.03, n)
+        frame[f"{element}_fe_err"] = 0.03
+    return frame
+
+
+def _fast_config() -> dict:
+    cfg = config.defaults()
+    cfg["gradients"].update(mcmc_steps=1500, mcmc_burn=500)
+    return cfg
+
+
+def test_slope_errors_are_honest_when_clusters_scatter_beyond_their_errors():
+    """Over 300 realisations the spread of fitted slopes equals the mean quoted error (15%)."""
+    rng = np.random.default_rng(1)
+    slopes, errors = [], []
+    for _ in range(300):
+        x = rng.uniform(5, 15, 80)
+        err = rng.uniform(0.01, 0.05, 80)
+        y = 0.3 - 0.05 * x + rng.normal(0, 0.06, 80) + rng.normal(0, err)
+        fit = gradients.fit_linear(x, y, err)
+        slopes.append(fit.slope)
+        errors.append(fit.slope_err)
+    assert np.std(slopes) == pytest.approx(np.mean(errors), rel=0.15)
+    assert np.mean(slopes) == pytest.approx(-0.05, abs=3 * np.std(slopes) / np.sqrt(300))
+
+
+def test_no_scatter_is_added_when_the_errors_explain_the_residuals():
+    rng = np.random.default_rng(2)
+    x = np.linspace(0, 10, 500)
+    err = np.full(500, 0.05)
+    y = 1.0 + 0.1 * x + rng.normal(0, 0.05, 500) * 0.8
+    _, _, scatter = gradients.weighted_lstsq(np.column_stack([np.ones_like(x), x]), y, err)
+    assert scatter == 0.0
+
+
+def test_broken_line_with_fixed_knee_recovers_both_slopes():
+    frame = _clusters(600, seed=3)
+    fit = gradients.fit_broken_fixed(frame.r_gc.to_numpy(), frame.fe_h.to_numpy(),
+                                     frame.fe_h_err.to_numpy(), KNEE)
+    assert abs(fit.slope - INNER) < 2 * fit.slope_err
+    assert abs(fit.slope_outer - OUTER) < 2 * fit.slope_outer_err
+    assert abs(fit.intercept - AT_KNEE) < 2 * fit.intercept_err
+
+
+def test_fitted_knee_is_recovered_within_two_sigma():
+    frame = _clusters(600, seed=4)
+    fit = gradients.fit_broken_free(frame.r_gc.to_numpy(), frame.fe_h.to_numpy(),
+                                    frame.fe_h_err.to_numpy(), knee_start=10.0,
+                                    knee_prior=(7.0, 16.0), mcmc=_fast_config()["gradients"],
+                                    rng=np.random.default_rng(5))
+    assert 0 < fit.knee_err < 3
+    assert abs(fit.knee - KNEE) < 2 * fit.knee_err
+    assert abs(fit.slope - INNER) < 2 * fit.slope_err
+    assert abs(fit.slope_outer - OUTER) < 2 * fit.slope_outer_err
+
+
+def test_quadratic_mcmc_recovers_an_injected_parabola():
+    rng = np.random.default_rng(6)
+    x = rng.uniform(6, 16, 200)
+    err = rng.uniform(0.02, 0.06, 200)
+    truth = (0.002, -0.08, 0.5)
+    y = truth[0] * x ** 2 + truth[1] * x + truth[2] + rng.normal(0, 0.03, 200) + \
+        rng.normal(0, err)
+    fit = gradients.fit_quadratic(x, y, err, _fast_config()["gradients"],
+                                  np.random.default_rng(7))
+    assert abs(fit.quad - truth[0]) < 2 * fit.quad_err
+    assert abs(fit.slope - truth[1]) < 2 * fit.slope_err
+    assert abs(fit.intercept - truth[2]) < 2 * fit.intercept_err
+
+
+def test_gradient_table_has_the_published_columns_and_the_good_sample():
+    frame = _clusters(500, seed=8)
+    table = gradients.fit_gradients(frame, _fast_config(), seed=9)
+    assert list(table.columns) == schema.table("gradient").names
+    assert table["gradient_id"].is_unique
+    everything = table[(table.quantity == "fe_h") & (table.variable == "r_gc")
+                       & (table.model == "linear") & (table.age_bin == "all")].iloc[0]
+    expected_n = int(((frame.n_flag12 >= 3) & (frame.r_gc >= 5) & (frame.r_gc < 18)).sum())
+    assert everything["n"] == expected_n
+    assert everything["sample"].startswith("n_flag12 >= 3")
+    models = set(table.loc[table.quantity == "fe_h", "model"])
+    assert models == {"linear", "broken_fixed", "broken_fit", "quadratic_mcmc"}
+    assert set(table.loc[table.model == "quadratic_mcmc", "age_bin"]) == {
+        "<0.1", "0.1-0.5", "0.5-1", "1-2", "2-4", ">4"}
+    age_rows = table[(table.model == "linear") & (table.variable == "r_gc")
+                     & (table.quantity == "fe_h")]
+    assert set(age_rows.age_bin) == {"all", "<0.1", "0.1-0.5", "0.5-1", ">1"}
+    mg = table[table.quantity == "mg_fe"].sort_values("range_max")
+    assert mg.range_max.tolist() == [11.5, 18.0]
+    assert np.all(np.abs(mg.slope - 0.003) < 3 * mg.slope_err)      # layout test: 3 sigma
+
+
+@pytest.mark.slow
+def test_demo_ingest_recovers_the_injected_gradient(demo_sim, demo_ingest):
+    from ingest.figures import read_fits_table
+
+    truth = json.loads((demo_sim / "simulation.json").read_text())["model"]["gradient"]
+    table = read_fits_table(demo_ingest / "gradient.fits")
+    fe_h = table[(table.quantity == "fe_h") & (table.variable == "r_gc")
+                 & (table.age_bin == "all")].set_index("model")
+    fixed, free = fe_h.loc["broken_fixed"], fe_h.loc["broken_fit"]
+    for fit in (fixed, free):
+        assert abs(fit.slope - truth["slope_inner"]) < 2 * fit.slope_err
+        assert abs(fit.slope_outer - truth["slope_outer"]) < 2 * fit.slope_outer_err
+    assert abs(free.knee - truth["knee_kpc"]) < 2 * free.knee_err

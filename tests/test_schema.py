@@ -1,0 +1,67 @@
+"""rd.xml is the single source of column metadata: check it is complete and read identically."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from astropy import units as u
+from astropy.io.votable.ucd import check_ucd
+
+from ingest import schema
+
+DACHS_PYTHON = Path("/usr/bin/python3")
+HELPER = Path(__file__).with_name("helpers") / "dachs_columns.py"
+ABUNDANCES = ["fe_h", "m_h", "alpha_m"] + [f"{el}_fe" for el in
+              ("c", "n", "o", "mg", "al", "si", "s", "ca", "ti", "cr", "ni", "cu")]
+
+ALL_COLUMNS = [(t.name, c) for t in schema.load_tables().values() for c in t.columns]
+
+
+def _dachs_view() -> dict:
+    probe = subprocess.run([str(DACHS_PYTHON), "-c", "import gavo"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("DaCHS (python3-gavo) is not installed; run bin/ocvo setup")
+    result = subprocess.run([str(DACHS_PYTHON), str(HELPER), str(schema.RD_PATH)],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def test_ingest_reads_the_rd_exactly_as_dachs_does():
+    dachs = _dachs_view()
+    ours = {t.name: [[c.name, c.type, c.unit, c.ucd, c.description] for c in t.columns]
+            for t in schema.load_tables().values()}
+    assert ours == dachs
+
+
+@pytest.mark.parametrize("table,column", ALL_COLUMNS, ids=lambda x: getattr(x, "name", x))
+def test_every_column_has_description_valid_ucd_and_vounit(table, column):
+    assert column.description, f"{table}.{column.name} has no description"
+    assert column.tablehead, f"{table}.{column.name} has no tablehead"
+    check_ucd(column.ucd, check_controlled_vocabulary=True)
+    if column.unit:
+        u.Unit(column.unit, format="vounit")
+
+
+def test_repetitive_blocks_are_complete():
+    cluster = set(schema.table("cluster").names)
+    for par in ABUNDANCES:
+        assert {par, f"{par}_mean", f"{par}_std", f"{par}_err", f"{par}_num"} <= cluster
+    member = set(schema.table("member").names)
+    for par in ABUNDANCES + ["rv", "teff", "logg", "vsini"]:
+        assert {par, f"{par}_err", f"{par}_std", f"{par}_nobs"} <= member
+
+
+def test_primary_keys_are_declared_columns():
+    for table in schema.load_tables().values():
+        assert table.primary and set(table.primary) <= set(table.names), table.name
+
+
+def test_unknown_macro_is_an_error(tmp_path):
+    rd = tmp_path / "rd.xml"
+    rd.write_text('<resource schema="x"><table id="t"><LOOP><csvItems>a,bb\n1,2'
+                  '</csvItems><events><column name="\\zz" type="real"/></events>'
+                  '</LOOP></table></resource>')
+    with pytest.raises(ValueError, match="unknown macro"):
+        schema.load_tables(rd)

@@ -1,0 +1,366 @@
+"""The published service, end to end: a private PostgreSQL + DaCHS on loopback ports of
+its own, serving the demo ingest, queried as TOPCAT/pyvo users and validators would.
+
+The instance lives in a temporary state directory and is always stopped and
+removed at the end of the session, also when tests fail.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+pyvo = pytest.importorskip("pyvo")
+
+TEST_PG_PORT = int(os.environ.get("OCVO_TEST_PG_PORT", 54341))
+TEST_WEB_PORT = int(os.environ.get("OCVO_TEST_WEB_PORT", 18101))
+
+
+@pytest.fixture(scope="session")
+def service(demo_ingest):
+    """The demo ingest published into a fresh private instance, served on 127.0.0.1."""
+    from ingest.service.instance import Instance
+    from ingest.service.publish import publish
+
+    # Not under pytest's tmp dirs: those are 0700 and PostgreSQL runs as postgres.
+    state = Path(tempfile.mkdtemp(prefix="ocvo-test-"))
+    state.chmod(0o755)
+    instance = Instance(state / "state", TEST_PG_PORT, TEST_WEB_PORT)
+    try:
+        publish(demo_ingest, instance, say=lambda message: None)
+        instance.serve()
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tap(service):
+    return pyvo.dal.TAPService(service.tap_url)
+
+
+@pytest.fixture(scope="session")
+def richest(tap):
+    """The cluster with most FLAG=12 members, as a row dict."""
+    row = tap.search("SELECT TOP 1 cluster_name, ra, dec, n_flag12 FROM ocvo.cluster "
+                     "ORDER BY n_flag12 DESC, cluster_name").to_table()[0]
+    return {name: row[name] for name in row.colnames}
+
+
+def _manifest_rows(demo_ingest: Path) -> dict[str, int]:
+    outputs = json.loads((demo_ingest / "manifest.json").read_text())["outputs"]
+    return {name: entry["rows"] for name, entry in outputs.items()}
+
+
+def _count(service, table: str) -> int:
+    return int(service.query_value(f"SELECT count(*) FROM ocvo.{table}"))
+
+
+def _sky_sep_deg(ra1, dec1, ra2, dec2):
+    ra1, dec1, ra2, dec2 = map(np.radians, (ra1, dec1, ra2, dec2))
+    cos = (np.sin(dec1) * np.sin(dec2) + np.cos(dec1) * np.cos(dec2) * np.cos(ra1 - ra2))
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+# ------------------------------------------------------------------ TAP
+def test_published_row_counts_match_the_manifest(service, demo_ingest):
+    for table, rows in _manifest_rows(demo_ingest).items():
+        assert _count(service, table) == rows, table
+
+
+def test_tap_sync_top_clusters(tap):
+    result = tap.search("SELECT TOP 5 * FROM ocvo.cluster ORDER BY n_flag12 DESC")
+    table = result.to_table()
+    assert len(table) == 5
+    assert list(table["n_flag12"]) == sorted(table["n_flag12"], reverse=True)
+    assert str(table["ra"].unit) == "deg" and str(table["rv"].unit) == "km / s"
+    assert result.getdesc("ra").ucd == "pos.eq.ra;meta.main"
+
+
+def test_tap_async_with_polling(tap, service):
+    job = tap.submit_job("SELECT cluster_name, COUNT(*) AS n FROM ocvo.member "
+                         "GROUP BY cluster_name")
+    try:
+        job.run()
+        job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+        assert job.phase == "COMPLETED", job.phase
+        table = job.fetch_result().to_table()
+        assert int(table["n"].sum()) == _count(service, "member")
+    finally:
+        job.delete()
+
+
+def test_tap_upload_crossmatch(tap):
+    stars = tap.search("SELECT TOP 5 source_id, ra, dec FROM ocvo.member "
+                       "ORDER BY source_id").to_table()
+    mine = stars.copy()
+    mine.rename_column("source_id", "my_id")
+    result = tap.search(
+        "SELECT u.my_id, m.source_id FROM TAP_UPLOAD.mine AS u JOIN ocvo.member AS m "
+        "ON 1 = CONTAINS(POINT(m.ra, m.dec), CIRCLE(u.ra, u.dec, 1./3600.))",
+        uploads={"mine": mine}).to_table()
+    pairs = {(int(a), int(b)) for a, b in zip(result["my_id"], result["source_id"])}
+    assert {(int(s), int(s)) for s in stars["source_id"]} <= pairs
+
+
+def test_maxrec_overflow_is_flagged(tap, service):
+    assert _count(service, "member") > 5
+    result = tap.search("SELECT source_id FROM ocvo.member", maxrec=5)
+    assert len(result) == 5
+    assert result.query_status == "OVERFLOW"
+
+
+def test_server_row_limit_overflow_warns(tap):
+    """Without MAXREC the service's default limit truncates, and says so."""
+    query = "SELECT a.source_id FROM ocvo.member AS a, ocvo.member AS b, ocvo.member AS c"
+    with pytest.warns(pyvo.dal.DALOverflowWarning):
+        result = tap.search(query)
+    assert len(result) == tap.maxrec
+    assert result.query_status == "OVERFLOW"
+
+
+# ------------------------------------------------------------------ cone search
+@pytest.mark.parametrize("service_id, table", [("cone", "cluster"), ("mcone", "member")])
+def test_cone_search(service, tap, richest, service_id, table):
+    scs = pyvo.dal.SCSService(f"{service.url}/ocvo/q/{service_id}/scs.xml")
+    radius = 0.5
+    result = scs.search(pos=(richest["ra"], richest["dec"]), radius=radius).to_table()
+    assert richest["cluster_name"] in set(result["cluster_name"])
+    assert np.all(_sky_sep_deg(richest["ra"], richest["dec"], result["ra"], result["dec"])
+                  <= radius + 1e-6)
+    expected = tap.search(
+        f"SELECT COUNT(*) AS n FROM ocvo.{table} WHERE 1 = CONTAINS(POINT(ra, dec), "
+        f"CIRCLE({richest['ra']}, {richest['dec']}, {radius}))").to_table()["n"][0]
+    assert len(result) == expected
+
+
+# ------------------------------------------------------------------ DataLink
+def _links(service, cluster_name: str):
+    return pyvo.dal.adhoc.DatalinkResults.from_result_url(
+        f"{service.url}/ocvo/q/dl/dlmeta?" + urllib.parse.urlencode({"ID": cluster_name}))
+
+
+def test_datalink_from_tap_result_to_members_and_spectra(tap, service, richest):
+    name = richest["cluster_name"]
+    result = tap.search(f"SELECT * FROM ocvo.cluster WHERE cluster_name = '{name}'")
+    links = next(result.iter_datalinks())
+    assert not [row.error_message for row in links if row.error_message]
+    by_query = {row.semantics: [] for row in links}
+    for row in links:
+        by_query[row.semantics].append(row.access_url)
+    assert {"#this", "#progenitor"} <= set(by_query)
+    members = [url for url in by_query["#progenitor"] if "ocvo.member" in url]
+    table = pyvo.dal.DALResults.from_result_url(members[0]).to_table()
+    assert len(table) > 0 and set(table["cluster_name"]) == {name}
+    expected = tap.search(f"SELECT COUNT(*) AS n FROM ocvo.member "
+                          f"WHERE cluster_name = '{name}'").to_table()["n"][0]
+    assert len(table) == expected
+
+
+def test_datalink_from_a_member_row_reaches_its_cluster(tap, richest):
+    name = richest["cluster_name"]
+    result = tap.search(f"SELECT TOP 1 * FROM ocvo.member WHERE cluster_name = '{name}'")
+    links = next(result.iter_datalinks())
+    this = [row.access_url for row in links if row.semantics == "#this"]
+    assert len(this) == 1 and "ocvo.cluster" in urllib.parse.unquote_plus(this[0])
+    table = pyvo.dal.DALResults.from_result_url(this[0]).to_table()
+    assert list(table["cluster_name"]) == [name]
+
+
+def test_datalink_figures_follow_the_files(service, richest):
+    """Preview links exist exactly for the figure files present, and serve them."""
+    from ingest.figures import safe_name
+
+    name = richest["cluster_name"]
+    folder = service.resdir / "data" / "figures" / "cluster"
+    folder.mkdir(parents=True, exist_ok=True)
+    added = folder / f"{safe_name(name)}_kiel.png"
+    existed = added.exists()
+    if not existed:
+        added.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    try:
+        present = {p.name for p in folder.glob(f"{safe_name(name)}_*.png")}
+        previews = [row for row in _links(service, name) if row.semantics == "#preview-plot"]
+        assert {row.access_url.rsplit("/", 1)[1] for row in previews} == present
+        with urllib.request.urlopen(previews[0].access_url, timeout=10) as response:
+            assert response.headers["Content-Type"] == "image/png"
+    finally:
+        if not existed:
+            added.unlink()
+    remaining = {p.name for p in folder.glob(f"{safe_name(name)}_*.png")}
+    previews = [row for row in _links(service, name) if row.semantics == "#preview-plot"]
+    assert {row.access_url.rsplit("/", 1)[1] for row in previews} == remaining
+
+
+def test_datalink_unknown_id_is_a_fault(service):
+    links = _links(service, "no such cluster")
+    assert [row.error_message for row in links][0].startswith("NotFoundFault")
+
+
+# ------------------------------------------------------------------ metadata
+def test_tap_schema_columns_have_description_ucd_and_vounit(tap):
+    from astropy import units
+    from astropy.io.votable import ucd as ucd_parser
+
+    columns = tap.search("SELECT table_name, column_name, description, ucd, unit "
+                         "FROM TAP_SCHEMA.columns WHERE table_name LIKE 'ocvo.%'",
+                         maxrec=10000).to_table()
+    assert len(columns) > 250
+    problems = []
+    for row in columns:
+        where = f"{row['table_name']}.{row['column_name']}"
+        if not str(row["description"] or "").strip():
+            problems.append(f"{where}: no description")
+        try:
+            ucd_parser.parse_ucd(str(row["ucd"]), check_controlled_vocabulary=True)
+        except ValueError as exc:
+            problems.append(f"{where}: UCD {row['ucd']!r}: {exc}")
+        unit = str(row["unit"] or "")
+        if unit:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                try:
+                    units.Unit(unit, format="vounit")
+                except (ValueError, units.UnitsWarning) as exc:
+                    problems.append(f"{where}: unit {unit!r}: {exc}")
+    assert problems == []
+
+
+def test_tap_schema_foreign_keys(tap):
+    keys = tap.search("SELECT k.from_table, k.target_table, c.from_column, c.target_column "
+                      "FROM TAP_SCHEMA.keys AS k JOIN TAP_SCHEMA.key_columns AS c "
+                      "ON k.key_id = c.key_id WHERE k.from_table LIKE 'ocvo.%'").to_table()
+    found = {(str(r["from_table"]), str(r["from_column"]), str(r["target_table"]))
+             for r in keys}
+    assert {("ocvo.member", "cluster_name", "ocvo.cluster"),
+            ("ocvo.spectrum", "source_id", "ocvo.member")} <= found
+
+
+# ------------------------------------------------------------------ validators
+def test_dachs_val_is_clean(service):
+    result = service.dachs("val", "ocvo/q", check=False)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0 and output == "ocvo/q -- OK", output
+
+
+def test_dachs_regression_tests_pass(service):
+    result = service.dachs("test", "-v", "ocvo/q", check=False, timeout=300)
+    summary = re.search(r"(\d+) of (\d+) bad", result.stdout)
+    assert summary, result.stdout + result.stderr
+    assert result.returncode == 0 and summary.group(1) == "0", result.stdout
+    assert int(summary.group(2)) >= 8
+
+
+def _stilts(*args: str, timeout: float = 600) -> str:
+    result = subprocess.run(["stilts", *args], capture_output=True, text=True, timeout=timeout)
+    return result.stdout + result.stderr
+
+
+def test_taplint_reports_no_errors(service):
+    """0 errors; the only failure allowed is the ObsLocTAP stage (no ivoa.obsplan: we
+    are not an observation locator), see docs/service.md."""
+    report = _stilts("taplint", f"tapurl={service.tap_url}", "report=EWF", "maxrepeat=3")
+    totals = re.search(r"Totals: Errors: (\d+); Warnings: (\d+);.*Failures: (\d+)", report)
+    assert totals, report[-3000:]
+    errors = [line for line in report.splitlines() if line.startswith("E-")]
+    failures = [line for line in report.splitlines() if line.startswith("F-")]
+    assert totals.group(1) == "0", "\n".join(errors)
+    assert [f for f in failures if not f.startswith("F-LOC-NOTP")] == []
+
+
+@pytest.mark.parametrize("path", [
+    "/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=" + urllib.parse.quote(
+        "SELECT TOP 20 * FROM ocvo.member"),
+    "/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=" + urllib.parse.quote(
+        "SELECT TOP 20 * FROM ocvo.spectrum"),
+    "/ocvo/q/cone/scs.xml?RA=0&DEC=0&SR=180&VERB=3",
+])
+def test_votlint_on_results(service, path, tmp_path):
+    votable = tmp_path / "result.vot"
+    with urllib.request.urlopen(service.url + path, timeout=60) as response:
+        votable.write_bytes(response.read())
+    report = _stilts("votlint", f"votable={votable}")
+    problems = [line for line in report.splitlines() if "ERROR" in line or "WARNING" in line]
+    assert problems == [], report
+
+
+def test_oai_pmh_records_validate_against_dachs_schemata(service):
+    url = f"{service.url}/oai.xml?verb=ListRecords&metadataPrefix=ivo_vor"
+    with urllib.request.urlopen(url, timeout=60) as response:
+        records = response.read()
+    assert b"ocvo/q/cone" in records and b"ocvo/q/mcone" in records
+    # lxml + the XSDs DaCHS ships, on Debian's python (DaCHS's own validator).
+    check = subprocess.run(
+        ["/usr/bin/python3", "-c",
+         "import sys\nfrom gavo.helpers import testtricks\n"
+         "errors = testtricks.getXSDErrors(sys.stdin.buffer.read())\n"
+         "print(errors or 'valid')\nsys.exit(1 if errors else 0)"],
+        input=records, capture_output=True, env=service.dachs_env(), timeout=300)
+    assert check.returncode == 0, (check.stdout + check.stderr).decode()[-3000:]
+
+
+# ------------------------------------------------------------------ atomic publication
+def test_republishing_replaces_the_catalogue(service, demo_ingest, tap):
+    from ingest.service.publish import publish
+
+    publish(demo_ingest, service, say=lambda message: None)
+    for table, rows in _manifest_rows(demo_ingest).items():
+        assert _count(service, table) == rows, table
+    assert len(tap.search("SELECT TOP 1 * FROM ocvo.cluster")) == 1
+
+
+def _copy_of(demo_ingest: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "out"
+    shutil.copytree(demo_ingest, copy)
+    return copy
+
+
+def test_corrupt_directory_is_refused_and_previous_data_serves(service, demo_ingest, tap,
+                                                                tmp_path):
+    from ingest.errors import PublishError
+    from ingest.service.publish import publish
+
+    before = {t: _count(service, t) for t in _manifest_rows(demo_ingest)}
+    corrupt = _copy_of(demo_ingest, tmp_path)
+    data = bytearray((corrupt / "member.fits").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (corrupt / "member.fits").write_bytes(bytes(data))
+    with pytest.raises(PublishError, match="SHA-256"):
+        publish(corrupt, service, say=lambda message: None)
+    assert {t: _count(service, t) for t in before} == before
+    assert len(tap.search("SELECT TOP 3 * FROM ocvo.member")) == 3
+
+
+def test_failing_import_rolls_back_to_previous_catalogue(service, demo_ingest, tap, tmp_path):
+    """A DIR that validates but breaks a foreign key mid-import: nothing changes."""
+    from ingest import manifest, writers
+    from ingest.errors import PublishError
+    from ingest.service.publish import publish
+
+    before = {t: _count(service, t) for t in _manifest_rows(demo_ingest)}
+    broken = _copy_of(demo_ingest, tmp_path)
+    clusters = writers.read_table(broken / "cluster.fits")
+    writers.write_table(clusters.iloc[1:], "cluster", broken / "cluster.fits")
+    record = json.loads((broken / "manifest.json").read_text())
+    record["outputs"]["cluster"].update(sha256=manifest.sha256(broken / "cluster.fits"),
+                                        rows=len(clusters) - 1)
+    (broken / "manifest.json").write_text(json.dumps(record))
+
+    with pytest.raises(PublishError, match="previous catalogue"):
+        publish(broken, service, say=lambda message: None)
+    assert {t: _count(service, t) for t in before} == before
+    first = str(clusters["cluster_name"].iloc[0])
+    assert len(tap.search(f"SELECT * FROM ocvo.cluster WHERE cluster_name = '{first}'")) == 1
