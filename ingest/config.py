@@ -6,10 +6,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from .errors import OcvoError
+
 DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
 
 
-class ConfigError(ValueError):
+class ConfigError(OcvoError, ValueError):
     """A configuration file names an unknown key or gives a value of the wrong type."""
 
 

@@ -38,7 +38,7 @@ FIT_HALF_WIDTH = 4.0   # histogram range: median +- this many pooled std
 MEDIAN_EPS = 1e-9      # the median is the middle of CDF in [1/2 - eps, 1/2 + eps]
 RV_FLAG_OK, RV_FLAG_FAILED, RV_FLAG_FEW, RV_FLAG_SINGLE, RV_FLAG_NONE = 0, 1, 2, 3, -1
 
-ParamQC = Callable[[np.ndarray, np.ndarray, dict], np.ndarray]
+ParamQC = Callable[[np.ndarray, np.ndarray, dict, np.ndarray | None], np.ndarray]
 
 
 def usable(value: np.ndarray, error: np.ndarray) -> np.ndarray:
@@ -219,8 +219,10 @@ def quality_labels(stars: pd.DataFrame, config: dict, param_qc: ParamQC | None) 
     """Parameter-QC label per star ('ok', 'hot', 'cool', 'cool_dwarf', 'no_teff')."""
     if param_qc is None:
         from .quality import param_qc
+    abs_gmag = stars["abs_gmag"].to_numpy(np.float64) if "abs_gmag" in stars else None
     return np.asarray(param_qc(stars["teff"].to_numpy(np.float64),
-                               stars["logg"].to_numpy(np.float64), config["params_qc"]))
+                               stars["logg"].to_numpy(np.float64), config["params_qc"],
+                               abs_gmag))
 
 
 def star_flags(flag1: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -47,12 +47,18 @@ def versions() -> dict[str, str | None]:
     return found
 
 
+def output_record(path: Path, rows: int) -> dict[str, Any]:
+    """One output table file as publish verifies it: name within DIR, checksum, rows."""
+    return {"file": path.name, "sha256": sha256(path), "rows": rows}
+
+
 def is_simulated(paths: list[str | Path]) -> bool:
     """True when any input lies in a simulator output directory (it holds simulation.json)."""
     return any((Path(p).resolve().parent / "simulation.json").exists() for p in paths)
 
 
-def build(*, inputs: list[dict[str, Any]], config: dict, seed: int, row_counts: dict[str, int],
+def build(*, inputs: list[dict[str, Any]], outputs: dict[str, dict[str, Any]], config: dict,
+          seed: int, row_counts: dict[str, int],
           rejections: dict[str, int], timings: dict[str, float], simulated: bool,
           rv_offsets: dict[str, float], catalogue: str) -> dict[str, Any]:
     """The manifest as a JSON-ready dict (timings rounded to ms)."""
@@ -61,6 +67,7 @@ def build(*, inputs: list[dict[str, Any]], config: dict, seed: int, row_counts: 
         "catalogue": catalogue,
         "simulated_input": simulated,
         "inputs": inputs,
+        "outputs": outputs,
         "seed": seed,
         "config": config,
         "rv_offsets_applied": {k: v for k, v in rv_offsets.items() if v != 0},

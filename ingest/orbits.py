@@ -2,9 +2,9 @@
 
 Every orbit is integrated with galpy's ``dop853_c`` in an axisymmetric
 interpolation of ``McMillan17`` (``interpRZPotential``, evaluated in C): the
-full McMillan17 costs ~14 orbits/s on two cores, the interpolation ~700/s,
-which makes the RV resampling of Fu et al. (2022) section 4.1 affordable for
-~7000 clusters.  The interpolation agrees with the full potential to ~1e-6 in
+full McMillan17 costs ~14 orbits/s on two idle cores, the interpolation ~700/s,
+which together with Gauss-Hermite sampling of the RV scatter (Fu et al. 2022
+section 4.1) makes orbit errors affordable for ~7000 clusters (docs/science.md).  The interpolation agrees with the full potential to ~1e-6 in
 peri/apocentre (tests/test_orbits.py); orbits leaving the grid are integrated
 again in the full potential.
 
@@ -164,13 +164,15 @@ def integrate(ics: np.ndarray, setup: OrbitSetup, progress: bool = False,
     :data:`RESULT_NAMES` in kpc, km/s kpc and km^2/s^2.  ``full_potential`` integrates
     in McMillan17 itself (slow; used to validate the interpolation).
     """
-    from galpy.potential.mwpotentials import McMillan17
-
     ics = np.asarray(ics, float).reshape(-1, 6)
     if not np.all(np.isfinite(ics)):
         raise ValueError("orbit initial conditions must be finite (validate with orbit_flags)")
-    potential = McMillan17 if full_potential else interpolated_potential()
     out = {name: np.full(len(ics), np.nan) for name in RESULT_NAMES}
+    if not len(ics):
+        return out                      # spares the ~20 s import of McMillan17
+    from galpy.potential.mwpotentials import McMillan17
+
+    potential = McMillan17 if full_potential else interpolated_potential()
     starts = range(0, len(ics), _CHUNK_ORBITS)
     if progress:
         from tqdm import tqdm

@@ -319,6 +319,8 @@ def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
         "good_min_flag12": good,
         "stars_by_flag": {str(f): int(flags.get(f, 0)) for f in (0, 1, 12)},
         "rv_variable_stars": int(member["rv_var_flag"].sum()),
+        "rv_offsets": {str(k): float(v) for k, v in tables["spectrum"].groupby("survey")[
+            "rv_offset"].first().items()},
         "rejections": dict(sorted(rejections.items())),
     }
 
@@ -329,6 +331,7 @@ def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.
     """Crossmatch, QC, combination and Monte Carlo estimates: (cluster, member, spectrum) rows."""
     from .crossmatch import match
     from .estimation import estimate
+    from .quality import absolute_gmag
 
     with clock.stage("crossmatch"):
         xm = config["crossmatch"]
@@ -342,6 +345,9 @@ def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.
         spectrum_table = spectrum_rows(raw, checked, pairs, members)
     with clock.stage("estimate"):
         cluster_table, label = cluster_rows(clusters, members, stars)
+        stars["abs_gmag"] = absolute_gmag(stars["gmag"].to_numpy(float),
+                                          cluster_table["dist50"].to_numpy(float)[label],
+                                          cluster_table["av50"].to_numpy(float)[label])
         estimates, star_flags = estimate(stars, label, len(cluster_table), config)
     return (pd.concat([cluster_table, estimates], axis=1), pd.concat([stars, star_flags], axis=1),
             spectrum_table)
@@ -390,11 +396,13 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
         tables = {"cluster": cluster_table, "member": stars, "spectrum": spectrum_table,
                   **products}
         with clock.stage("write"), staged_output(out) as tmp:
+            outputs = {}
             for name in OUTPUT_TABLES:
-                writers.write_table(tables[name], name, tmp / f"{name}.fits")
+                path = writers.write_table(tables[name], name, tmp / f"{name}.fits")
+                outputs[name] = manifest.output_record(path, len(tables[name]))
             summary = summarise(tables, rejections, cfg)
             record = manifest.build(
-                inputs=inputs.result(),
+                inputs=inputs.result(), outputs=outputs,
                 config=cfg, seed=seed, row_counts=summary["row_counts"],
                 rejections=summary["rejections"], timings=clock.seconds,
                 simulated=manifest.is_simulated([clusters, members] + [p for p, _ in entries]),

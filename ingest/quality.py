@@ -64,21 +64,39 @@ def spectrum_qc(spectra: pd.DataFrame, snr_min: float,
     return frame, counts
 
 
-def param_qc(teff: np.ndarray, logg: np.ndarray, cfg_params_qc: dict[str, Any]) -> np.ndarray:
+def absolute_gmag(gmag: np.ndarray, dist_pc: np.ndarray, av: np.ndarray) -> np.ndarray:
+    """Gaia absolute G from the cluster distance and A_V (A_G = 0.789 A_V, Wang & Chen 2019).
+
+    The cluster distance is far more precise than a member's own parallax; a
+    missing A_V counts as 0 (the magnitude is then an upper limit, which only
+    makes a dwarf look brighter, never a giant fainter).
+    """
+    extinction = 0.789 * np.nan_to_num(np.asarray(av, float), nan=0.0)
+    return np.asarray(gmag, float) - 5.0 * np.log10(np.asarray(dist_pc, float) / 10.0) - extinction
+
+
+def param_qc(teff: np.ndarray, logg: np.ndarray, cfg_params_qc: dict[str, Any],
+             abs_gmag: np.ndarray | None = None) -> np.ndarray:
     """Per-star outcome of Fu et al. 2022 sec. 2.2: whose [Fe/H] is trusted ('ok').
 
     'no_teff' (Teff unknown), 'hot' (> teff_max), 'cool' (< teff_min), 'cool_dwarf'
-    (Teff < cool_dwarf_teff and log g >= cool_dwarf_logg; an unknown log g is not
-    called a dwarf), else 'ok'.  With ``enabled = false`` every star is 'ok', which
+    (Teff < cool_dwarf_teff on the main sequence), else 'ok'.  A star is on the
+    main sequence when its spectroscopic log g >= cool_dwarf_logg or, since the
+    pipelines bias exactly these stars' log g low, when its absolute G (from
+    Gaia photometry and the cluster distance) is fainter than
+    cool_dwarf_abs_gmag.  With ``enabled = false`` every star is 'ok', which
     reproduces the unfiltered (biased) estimates.
     """
     teff = np.asarray(teff, float)
     logg = np.asarray(logg, float)
     if not cfg_params_qc["enabled"]:
         return np.full(teff.shape, PARAM_OK, dtype=object)
+    dwarf = logg >= cfg_params_qc["cool_dwarf_logg"]
+    if abs_gmag is not None:
+        dwarf |= np.asarray(abs_gmag, float) >= cfg_params_qc["cool_dwarf_abs_gmag"]
     return _labels(
         [~np.isfinite(teff),
          teff > cfg_params_qc["teff_max"],
          teff < cfg_params_qc["teff_min"],
-         (teff < cfg_params_qc["cool_dwarf_teff"]) & (logg >= cfg_params_qc["cool_dwarf_logg"])],
+         (teff < cfg_params_qc["cool_dwarf_teff"]) & dwarf],
         [PARAM_NO_TEFF, PARAM_HOT, PARAM_COOL, PARAM_COOL_DWARF], PARAM_OK)

@@ -34,7 +34,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['clusters_good_flag12']:,} with >= {summary['good_min_flag12']} FLAG=12 stars",
         f"  member stars: {counts['member']:,}  (FLAG=0: {flags['0']:,}, FLAG=1: {flags['1']:,}, "
         f"FLAG=12: {flags['12']:,}; RV-variable: {summary['rv_variable_stars']:,})",
-        f"  spectra matched: {counts['spectrum']:,}",
+        f"  spectra matched: {counts['spectrum']:,}; RV zero-point offsets (km/s): "
+        + ", ".join(f"{survey} {offset:+g}" for survey, offset in summary["rv_offsets"].items()),
         *textwrap.wrap("tables: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
                        WIDTH, initial_indent="  ", subsequent_indent="    "),
         "  rejections by reason:",

@@ -69,7 +69,7 @@ def test_mixture_moments_match_explicit_draws():
 
 def test_fast_estimate_equals_reference_within_monte_carlo_noise(cfg):
     stars, cluster, _ = synthetic_stars(120, seed=1)
-    qc = lambda teff, logg, c: np.full(len(teff), "ok", dtype=object)  # noqa: E731
+    qc = lambda teff, logg, c, abs_gmag=None: np.full(len(teff), "ok", dtype=object)  # noqa: E731
     fast, fast_flags = estimate(stars, cluster, 120, cfg, qc)
     ref, ref_flags = estimate_reference(stars, cluster, 120, cfg, seed=2, param_qc=qc)
     draws = cfg["montecarlo"]["n_draws"]

@@ -57,6 +57,20 @@ def test_param_qc_classes_follow_fu2022():
         "no_teff", "hot", "ok", "cool", "cool_dwarf", "ok", "ok", "ok", "cool_dwarf"]
 
 
+def test_param_qc_finds_cool_dwarfs_whose_logg_is_biased_low_by_photometry():
+    cfg = config.defaults()["params_qc"]
+    # A K dwarf at 4500 K (M_G ~ 6.5) whose pipeline log g came out at 3.7, a K
+    # giant (M_G ~ 0.8) and a dwarf of unknown distance (no magnitude).
+    teff = np.array([4500.0, 4500.0, 4500.0])
+    logg = np.array([3.7, 2.5, 3.7])
+    extinction = 0.789 * 0.5                           # A_G for A_V = 0.5
+    gmag = np.array([11.5, 5.8, np.nan]) + extinction   # at 100 pc: M_G = 6.5, 0.8, unknown
+    abs_gmag = quality.absolute_gmag(gmag, np.full(3, 100.0), np.full(3, 0.5))
+    np.testing.assert_allclose(abs_gmag[:2], [6.5, 0.8])
+    labels = quality.param_qc(teff, logg, cfg, abs_gmag)
+    assert labels.tolist() == ["cool_dwarf", "ok", "ok"]
+
+
 def test_param_qc_disabled_passes_everything():
     cfg = dict(config.defaults()["params_qc"], enabled=False)
     labels = quality.param_qc(np.array([8000.0, 3000.0]), np.array([4.0, 4.5]), cfg)

@@ -17,28 +17,9 @@ from ingest.errors import InputError
 pytestmark = pytest.mark.realdata
 
 HUNT_SUBSET = "hunt2023_members_29nearby_prob_gt0.5.csv"
-HUNT_SUBSET_MAP = """
-[members]
-cluster = "hunt_name"
-source_id = "source_id"
-prob = "prob"
-ra = "ra"
-dec = "dec"
-plx = "plx"
-gmag = "gmag"
-bp_rp = "bprp"
-"""
+HUNT_SUBSET_MAP = readers.COLMAP_DIR / "hunt2023-subset.toml"
+GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
-GAIA_RV_MAP = """
-survey = "gaia-dr3-rvs"
-
-[spectra]
-source_id = "dr3_source_id"
-ra = "ra"
-dec = "dec"
-rv = "radial_velocity"
-rv_err = "radial_velocity_error"
-"""
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -66,9 +47,8 @@ def test_lamost_lrs_extract_without_rv_errors_is_refused(shared_data):
     assert str(path) in str(info.value)
 
 
-def test_hunt2023_subset_reads_via_map_and_links_to_hunt2023_clusters(shared_data, tmp_path):
-    mapfile = tmp_path / "hunt2023-subset.toml"
-    mapfile.write_text(HUNT_SUBSET_MAP)
+def test_hunt2023_subset_reads_via_map_and_links_to_hunt2023_clusters(shared_data):
+    mapfile = HUNT_SUBSET_MAP
     path = shared_data / "members" / "hunt2023_subset" / HUNT_SUBSET
     rows = csv_rows(path)
     members, rejections = readers.read_members(path, "hunt2023", colmap=mapfile, prob_min=0.5)
@@ -82,17 +62,15 @@ def test_hunt2023_subset_reads_via_map_and_links_to_hunt2023_clusters(shared_dat
     assert (linked["cluster_key"] == "melotte22").sum() == pleiades
 
 
-def test_gyrointerp_gaia_rvs_read_as_spectra_and_match_hunt_by_id(shared_data, tmp_path):
-    mapfile = tmp_path / "gaia-rv.toml"
-    mapfile.write_text(GAIA_RV_MAP)
+def test_gyrointerp_gaia_rvs_read_as_spectra_and_match_hunt_by_id(shared_data):
+    mapfile = GAIA_RV_MAP
     path = shared_data / "members" / "gyrointerp" / "pleiades_rebull2016_x_dr3.csv"
     rows = csv_rows(path)
     spectra, _ = readers.read_spectra(path, survey=mapfile)
     assert len(spectra) == len(rows)
     assert (spectra["survey"] == "gaia-dr3-rvs").all()
     assert spectra["rv"].notna().sum() == sum(r["radial_velocity"] != "" for r in rows)
-    members_map = tmp_path / "hunt2023-subset.toml"
-    members_map.write_text(HUNT_SUBSET_MAP)
+    members_map = HUNT_SUBSET_MAP
     members_path = shared_data / "members" / "hunt2023_subset" / HUNT_SUBSET
     members, _ = readers.read_members(members_path, "hunt2023", colmap=members_map)
     pairs = crossmatch.match(members, spectra)

@@ -11,47 +11,24 @@ import pandas as pd
 import pytest
 
 from ingest import config as config_module
-from ingest import pipeline
+from ingest import pipeline, readers
 
 pytestmark = pytest.mark.realdata
 
 CLUSTERS = ("Melotte 22", "NGC 2632", "Melotte 20", "Blanco 1", "NGC 3532")
-
-MEMBER_MAP = """
-[members]
-cluster = "hunt_name"
-source_id = "source_id"
-ra = "ra"
-dec = "dec"
-plx = "plx"
-gmag = "gmag"
-bp_rp = "bprp"
-prob = "prob"
-"""
-GAIA_RV_MAP = """
-survey = "gaia-dr3"
-[spectra]
-source_id = "dr3_source_id"
-ra = "ra"
-dec = "dec"
-rv = "radial_velocity"
-rv_err = "radial_velocity_error"
-"""
-
+MEMBER_MAP = readers.COLMAP_DIR / "hunt2023-subset.toml"
+GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 @pytest.fixture(scope="module")
-def real_tables(shared_data, tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
-    maps = tmp_path_factory.mktemp("maps")
-    (maps / "members.toml").write_text(MEMBER_MAP)
-    (maps / "gaia.toml").write_text(GAIA_RV_MAP)
-    spectra = [(path, maps / "gaia.toml")
+def real_tables(shared_data) -> tuple[pd.DataFrame, pd.DataFrame]:
+    spectra = [(path, GAIA_RV_MAP)
                for path in sorted((shared_data / "members" / "gyrointerp").glob("*_x_dr3.csv"))]
     cfg = config_module.load()
     rejections: dict[str, int] = {}
     clusters, members, rvs = pipeline.read_inputs(
         shared_data / "cluster_tables" / "HUNT2023.csv",
         shared_data / "members" / "hunt2023_subset" / "hunt2023_members_29nearby_prob_gt0.5.csv",
-        spectra, "hunt2023", maps / "members.toml", cfg, rejections)
+        spectra, "hunt2023", MEMBER_MAP, cfg, rejections)
     cluster_table, _, spectrum_table = pipeline.catalogue_tables(
         clusters, members, rvs, cfg, rejections, pipeline.StageClock(progress=False))
     return cluster_table.set_index("cluster_name"), spectrum_table
@@ -72,4 +49,4 @@ def test_rv_tables_without_obsid_get_unique_negative_surrogates(real_tables):
     spectrum = real_tables[1]
     assert (spectrum["obsid"] < 0).all()
     assert not spectrum.duplicated(["obsid", "source_id"]).any()
-    assert (spectrum["survey"] == "gaia-dr3").all()
+    assert (spectrum["survey"] == "gaia-dr3-rvs").all()

@@ -13,18 +13,15 @@ from .instance import Instance
 from .publish import publish
 
 DEMO_SEED = 12345
-FIGURE_CLUSTERS = 25     # per-cluster figures rendered for the demo; others: ocvo figures
 TOP5 = "SELECT TOP 5 * FROM ocvo.cluster ORDER BY n_flag12 DESC"
 SHOWN = ["cluster_name", "ra", "dec", "rv", "rv_err", "n_flag1", "n_flag12", "fe_h", "r_gc"]
 
 
 def render_figures(out: Path) -> int:
-    """The catalogue figures and those of the richest clusters, into out/figures."""
-    from ..figures import read_fits_table, render_directory
+    """Every cluster's figures and the catalogue figures, into out/figures (for DataLink)."""
+    from ..figures import render_directory
 
-    clusters = read_fits_table(out / "cluster.fits", ("cluster_name", "n_flag12"))
-    richest = clusters.nlargest(FIGURE_CLUSTERS, "n_flag12")["cluster_name"].tolist()
-    return len(render_directory(out)) + len(render_directory(out, names=richest))
+    return len(render_directory(out))
 
 
 def build_and_serve(instance: Instance, seed: int = DEMO_SEED, progress: bool = True,

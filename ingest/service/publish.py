@@ -216,7 +216,8 @@ def publish(out_dir: str | Path, instance: Instance,
             _write_csv(t, scratch / f"{t.name}.csv")
         step("convert", started)
 
-        if not _tables_current(instance):
+        created = not _tables_current(instance)
+        if created:
             started = time.perf_counter()
             say("  creating the tables (first publication or changed columns)")
             _create_tables(instance, tables, scratch)
@@ -227,9 +228,10 @@ def publish(out_dir: str | Path, instance: Instance,
         try:
             instance.psql("-1", "-f", str(scratch / "copy.sql"))
         except ServiceError as exc:
-            raise PublishError(f"{out_dir}: the database import failed and was rolled back; "
-                               f"the previous catalogue is unchanged and still served.\n{exc}"
-                               ) from None
+            state = ("the tables were just (re)created and stay empty" if created
+                     else "the previous catalogue is unchanged and still served")
+            raise PublishError(f"{out_dir}: the database import failed and was rolled "
+                               f"back; {state}.\n{exc}") from None
         step("copy", started)
 
         started = time.perf_counter()
