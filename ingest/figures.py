@@ -38,7 +38,9 @@ def _label(quantity: str) -> str:
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+    # Every figure uses the constrained layout, so no bbox_inches="tight"
+    # (which draws the whole figure twice) is needed.
+    fig.savefig(path, dpi=_DPI)
     plt.close(fig)
     return path
 
@@ -58,7 +60,6 @@ def _cmd_panel(ax: plt.Axes, members: pd.DataFrame, colour: str, min_flag: int,
                         edgecolors="k", linewidths=0.3, label=f"FLAG>={min_flag}")
     if len(chosen):
         plt.colorbar(points, ax=ax, label=_label(colour))
-    ax.invert_yaxis()
     ax.set_xlabel("BP - RP (mag)")
     ax.set_ylabel("G (mag)")
     ax.set_title(title)
@@ -71,12 +72,13 @@ def cmd_figure(name: str, members: pd.DataFrame, path: Path) -> Path:
     _cmd_panel(axes[0], members, "rv", 1, f"{name}: RV members")
     _cmd_panel(axes[1], members, "fe_h", 12, f"{name}: [Fe/H] (FLAG=12)")
     axes[1].yaxis.set_tick_params(labelleft=True)
+    axes[0].invert_yaxis()      # once: the panels share the y axis
     return _save(fig, path)
 
 
 def kiel_figure(name: str, members: pd.DataFrame, path: Path) -> Path:
     """Fu et al. 2022 Fig. 4: Teff-logg coloured by [Fe/H]; QC-rejected stars open."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
     stars = _finite(members, "teff", "logg")
     rejected = stars[stars.flag < 12]
     ax.scatter(rejected.teff, rejected.logg, s=14, facecolors="none", edgecolors="0.5",
@@ -105,7 +107,7 @@ def _rv_limits(row: pd.Series) -> tuple[float, float, str]:
 
 def rv_figure(name: str, row: pd.Series, members: pd.DataFrame, path: Path) -> Path:
     """Fu et al. 2022 Fig. 2: member RVs, FLAG=1 subset, Gaussian fit and 2-sigma limits."""
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     stars = _finite(members, "rv")
     mu, sigma, how = _rv_limits(row)
     span = np.percentile(stars.rv, [1, 99]) if len(stars) else np.array([-1.0, 1.0])
@@ -168,7 +170,7 @@ def _broken_curve(fit: pd.Series, x: np.ndarray) -> np.ndarray:
 def gradient_figure(clusters: pd.DataFrame, gradients: pd.DataFrame, path: Path) -> Path:
     """Thesis Fig. 4-13: [Fe/H] vs R_gc coloured by log age, linear and broken-line fits."""
     sample = _good_sample(clusters, gradients)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
     ax.errorbar(sample.r_gc, sample.fe_h, yerr=sample.get("fe_h_err"), fmt="none",
                 ecolor="0.75", lw=0.6, zorder=1)
     points = ax.scatter(sample.r_gc, sample.fe_h, c=sample.get("logage50"), s=16,
@@ -342,7 +344,14 @@ def render_directory(directory: Path, names: list[str] | None = None,
     else:
         paths = [p for task in tasks for p in _render_one(task)]
     if not names:
-        gradients = read_fits_table(directory / "gradient.fits")
-        comparison = read_fits_table(directory / "lit_comparison.fits")
-        paths += render_catalogue_figures(clusters, gradients, comparison, out)
+        paths += render_catalogue_directory(directory)
     return paths
+
+
+def render_catalogue_directory(directory: Path) -> list[Path]:
+    """Only the catalogue figures of an ingest output DIR (a few seconds), into DIR/figures."""
+    directory = Path(directory)
+    return render_catalogue_figures(read_fits_table(directory / "cluster.fits"),
+                                    read_fits_table(directory / "gradient.fits"),
+                                    read_fits_table(directory / "lit_comparison.fits"),
+                                    directory / "figures")

@@ -51,6 +51,17 @@ def test_cluster_figures_are_written_under_safe_names(tmp_path):
     assert all(p.parent == tmp_path / "cluster" and _not_blank(p) for p in paths)
 
 
+@pytest.mark.parametrize("draw", [figures.cmd_figure, figures.kiel_figure])
+def test_magnitude_and_gravity_axes_point_the_astronomers_way(draw, tmp_path, monkeypatch):
+    kept = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.append(fig) or path)
+    draw("X", _members("X", 50, 3), tmp_path / "f.png")
+    for ax in kept[0].axes:
+        if ax.get_ylabel().startswith(("G ", "log g")):
+            bottom, top = ax.get_ylim()
+            assert bottom > top, ax.get_ylabel()     # faint / high gravity at the bottom
+
+
 def test_a_cluster_without_spectra_still_gets_its_figures(tmp_path):
     row = _cluster_row("Empty 1").copy()
     row[["rv", "rv_std", "rv_fit_mu", "rv_fit_sigma"]] = np.nan
