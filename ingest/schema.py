@@ -156,3 +156,22 @@ def table(name: str) -> Table:
 def schema_name(rd_path: Path = RD_PATH) -> str:
     """The database schema the RD publishes into."""
     return ET.parse(rd_path).getroot().get("schema")
+
+
+def data_model_markdown() -> str:
+    """docs/data-model.md: every published column, generated from rd.xml (never hand-edited)."""
+    lines = ["# Data model", "",
+             "Generated from `rd.xml` by `python -m ingest.schema > docs/data-model.md`;",
+             "`tests/test_schema.py` fails when it is out of date.", ""]
+    for tab in load_tables().values():
+        lines += [f"## {schema_name()}.{tab.name}", "", tab.description, "",
+                  f"Primary key: {', '.join(tab.primary)}.", "",
+                  "| column | type | unit | UCD | description |", "|---|---|---|---|---|"]
+        lines += [f"| {c.name} | {c.type} | {c.unit} | {c.ucd} | {c.description.replace('|', '/')} |"
+                  for c in tab.columns]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(data_model_markdown(), end="")

@@ -65,3 +65,9 @@ def test_unknown_macro_is_an_error(tmp_path):
                   '</LOOP></table></resource>')
     with pytest.raises(ValueError, match="unknown macro"):
         schema.load_tables(rd)
+
+
+def test_data_model_doc_is_generated_from_the_rd():
+    doc = schema.RD_PATH.parent / "docs" / "data-model.md"
+    assert doc.read_text() == schema.data_model_markdown(), \
+        "docs/data-model.md is stale: python -m ingest.schema > docs/data-model.md"
