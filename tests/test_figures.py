@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
+from helpers.synthetic import gradient_clusters
 from ingest import config, figures, gradients, literature
 from ingest.commands import figures as figures_command
 from ingest.errors import InputError
@@ -69,21 +70,6 @@ def test_a_cluster_without_spectra_still_gets_its_figures(tmp_path):
     assert len(paths) == 3 and all(p.is_file() for p in paths)
 
 
-def _catalogue(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r_gc = rng.uniform(6, 16, n)
-    frame = pd.DataFrame({
-        "cluster_name": [f"Test {i}" for i in range(n)], "r_gc": r_gc,
-        "z": rng.normal(0, 0.2, n), "logage50": rng.uniform(7, 9.5, n),
-        "n_flag12": rng.integers(0, 20, n), "rv": rng.normal(0, 20, n), "rv_err": 0.5,
-        "fe_h": 0.33 - 0.047 * np.minimum(r_gc, 11.5) - 0.014 * np.maximum(r_gc - 11.5, 0)
-        + rng.normal(0, 0.05, n), "fe_h_err": 0.03})
-    for element in gradients.ELEMENTS:
-        frame[f"{element}_fe"] = rng.normal(0, 0.05, n)
-        frame[f"{element}_fe_err"] = 0.03
-    return frame
-
-
 def _fast_config() -> dict:
     cfg = config.defaults()
     cfg["gradients"].update(mcmc_steps=300, mcmc_burn=100)
@@ -98,7 +84,7 @@ def _write_lit(tmp_path, clusters: pd.DataFrame):
 
 
 def test_catalogue_figures(tmp_path):
-    clusters = _catalogue(200, seed=3)
+    clusters = gradient_clusters(200, seed=3)
     table = gradients.fit_gradients(clusters, _fast_config(), seed=4)
     comparison = _write_lit(tmp_path, clusters)
     paths = figures.render_catalogue_figures(clusters, table, comparison, tmp_path)
@@ -109,14 +95,14 @@ def test_catalogue_figures(tmp_path):
 
 
 def _fake_ingest_dir(tmp_path):
-    clusters = _catalogue(6, seed=5)
+    clusters = gradient_clusters(6, seed=5)
     clusters["rv_std"], clusters["rv_fit_mu"], clusters["rv_fit_sigma"] = 1.5, clusters.rv, 1.4
     members = pd.concat([_members(name, 40, k) for k, name in enumerate(clusters.cluster_name)])
     out = tmp_path / "ingest"
     out.mkdir()
     Table.from_pandas(clusters).write(out / "cluster.fits")
     Table.from_pandas(members).write(out / "member.fits")
-    Table.from_pandas(gradients.fit_gradients(_catalogue(200, seed=6), _fast_config(), 7)).write(
+    Table.from_pandas(gradients.fit_gradients(gradient_clusters(200, seed=6), _fast_config(), 7)).write(
         out / "gradient.fits")
     Table.from_pandas(_write_lit(tmp_path, clusters)).write(out / "lit_comparison.fits")
     return out

@@ -4,32 +4,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from helpers.synthetic import AT_KNEE, INNER, KNEE, OUTER
+from helpers.synthetic import gradient_clusters as _clusters
 from ingest import config, gradients, schema
-
-INNER, OUTER, KNEE, AT_KNEE, SCATTER = -0.047, -0.014, 11.5, -0.2105, 0.05
-
-
-def _broken_truth(r: np.ndarray) -> np.ndarray:
-    return AT_KNEE + INNER * np.minimum(r - KNEE, 0) + OUTER * np.maximum(r - KNEE, 0)
-
-
-def _clusters(n: int, seed: int) -> pd.DataFrame:
-    """Clusters with the thesis gradient, 0.05 dex intrinsic scatter and stated errors."""
-    rng = np.random.default_rng(seed)
-    r_gc = rng.uniform(5, 17.5, n)
-    err = rng.uniform(0.01, 0.08, n)
-    frame = pd.DataFrame({
-        "r_gc": r_gc, "z": rng.normal(0, 0.3, n), "logage50": rng.uniform(6.8, 9.8, n),
-        "n_flag12": rng.integers(0, 30, n),
-        "fe_h": _broken_truth(r_gc) + rng.normal(0, SCATTER, n) + rng.normal(0, err),
-        "fe_h_err": err})
-    for element in gradients.ELEMENTS:
-        frame[f"{element}_fe"] = 0.003 * (r_gc - 8) + rng.normal(0, 0.03, n)
-        frame[f"{element}_fe_err"] = 0.03
-    return frame
 
 
 def _fast_config() -> dict:
