@@ -24,7 +24,8 @@ def _dachs_view() -> dict:
     if probe.returncode != 0:
         pytest.skip("DaCHS (python3-gavo) is not installed; run bin/ocvo setup")
     result = subprocess.run([str(DACHS_PYTHON), str(HELPER), str(schema.RD_PATH)],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"DaCHS could not parse rd.xml:\n{result.stderr[-3000:]}"
     return json.loads(result.stdout)
 
 
