@@ -147,6 +147,19 @@ def test_cone_search(service, tap, richest, service_id, table):
     assert len(result) == expected
 
 
+@pytest.mark.parametrize("verb, max_level", [(1, 10), (2, 20), (3, 30)])
+def test_cone_search_verbosity_follows_the_rd(service, richest, verb, max_level):
+    """VERB selects columns by rd.xml's verbLevel; the default (2) leaves out the detail."""
+    from ingest import schema
+
+    scs = pyvo.dal.SCSService(f"{service.url}/ocvo/q/mcone/scs.xml")
+    result = scs.search(pos=(richest["ra"], richest["dec"]), radius=0.05, verbosity=verb)
+    served = {field.name for field in result.fielddescs} - {"_r"}
+    expected = {c.name for c in schema.load_tables()["member"].columns
+                if c.verb_level <= max_level}
+    assert served == expected
+
+
 # ------------------------------------------------------------------ DataLink
 def _links(service, cluster_name: str):
     return pyvo.dal.adhoc.DatalinkResults.from_result_url(
@@ -320,6 +333,21 @@ def test_republishing_replaces_the_catalogue(service, demo_ingest, tap):
     for table, rows in _manifest_rows(demo_ingest).items():
         assert _count(service, table) == rows, table
     assert len(tap.search("SELECT TOP 1 * FROM ocvo.cluster")) == 1
+
+
+def test_republishing_refreshes_edited_column_metadata(service, demo_ingest, tap):
+    """An rd.xml edit that keeps the columns (a description, a verbLevel) reaches TAP_SCHEMA."""
+    from ingest import schema
+    from ingest.service.publish import publish
+
+    service.psql("-c", "UPDATE tap_schema.columns SET description = 'stale', principal = 0 "
+                       "WHERE table_name = 'ocvo.member' AND column_name = 'rv'")
+    publish(demo_ingest, service, say=lambda message: None)
+    row = tap.search("SELECT description, principal FROM TAP_SCHEMA.columns "
+                     "WHERE table_name = 'ocvo.member' AND column_name = 'rv'").to_table()[0]
+    rv = next(c for c in schema.load_tables()["member"].columns if c.name == "rv")
+    assert str(row["description"]) == rv.description
+    assert row["principal"] == 1
 
 
 def _copy_of(demo_ingest: Path, tmp_path: Path) -> Path:

@@ -34,6 +34,8 @@ DEFAULT_PG_PORT = 54330
 DEFAULT_WEB_PORT = 18090
 UAT_CACHE = "http:=2F=2Fwww.ivoa.net=2Frdf=2Fuat"
 SETTINGS_FILE = "instance.json"
+DACHS_PYTHON = "/usr/bin/python3"
+DACHS_SERVE = Path(__file__).with_name("dachs_serve.py")
 
 
 def _pg_bindir() -> Path:
@@ -265,7 +267,7 @@ class Instance:
         """Start the DaCHS server in the background and wait until TAP answers."""
         self.init()
         if self.web_pid() is None:
-            self.dachs("serve", "start")
+            _run([DACHS_PYTHON, str(DACHS_SERVE), "start"], env=self.dachs_env())
         deadline = time.monotonic() + timeout
         while not self.web_answers():
             if time.monotonic() > deadline:

@@ -12,7 +12,9 @@
 3. Only when the tables do not exist yet (first publication) or their
    columns differ from rd.xml, ``dachs imp`` creates them from zero-row
    copies of the files, which gives DaCHS's indexes, keys and TAP_SCHEMA
-   metadata; the rows then arrive by the same COPY.
+   metadata; the rows then arrive by the same COPY.  Otherwise
+   ``dachs imp -m`` refreshes the metadata alone (descriptions, UCDs,
+   verbosity edited in rd.xml reach TAP_SCHEMA without touching rows).
 4. The FITS files and figures are swapped into the resdir's data/ (what the
    DataLink service serves), then ``dachs limits -t`` (table sizes, MOC) and
    ``dachs pub`` (registry records) run and a running server reloads.
@@ -233,6 +235,13 @@ def publish(out_dir: str | Path, instance: Instance,
             raise PublishError(f"{out_dir}: the database import failed and was rolled "
                                f"back; {state}.\n{exc}") from None
         step("copy", started)
+
+        if not created:
+            started = time.perf_counter()
+            # Descriptions, UCDs, verbosity may have changed in rd.xml without
+            # the columns changing: bring TAP_SCHEMA in line, rows untouched.
+            instance.dachs("imp", "-m", RD_ID)
+            step("metadata", started)
 
         started = time.perf_counter()
         _stage_data(out_dir, tables, scratch / "data")
