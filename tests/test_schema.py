@@ -10,8 +10,8 @@ from astropy import units as u
 from astropy.io.votable.ucd import check_ucd
 
 from ingest import schema
+from ingest.service.instance import DACHS_PYTHON
 
-DACHS_PYTHON = Path("/usr/bin/python3")
 HELPER = Path(__file__).with_name("helpers") / "dachs_columns.py"
 ABUNDANCES = ["fe_h", "m_h", "alpha_m"] + [f"{el}_fe" for el in
               ("c", "n", "o", "mg", "al", "si", "s", "ca", "ti", "cr", "ni", "cu")]
@@ -20,10 +20,10 @@ ALL_COLUMNS = [(t.name, c) for t in schema.load_tables().values() for c in t.col
 
 
 def _dachs_view() -> dict:
-    probe = subprocess.run([str(DACHS_PYTHON), "-c", "import gavo"], capture_output=True)
+    probe = subprocess.run([DACHS_PYTHON, "-c", "import gavo"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip("DaCHS (python3-gavo) is not installed; run bin/ocvo setup")
-    result = subprocess.run([str(DACHS_PYTHON), str(HELPER), str(schema.RD_PATH)],
+    result = subprocess.run([DACHS_PYTHON, str(HELPER), str(schema.RD_PATH)],
                             capture_output=True, text=True)
     assert result.returncode == 0, f"DaCHS could not parse rd.xml:\n{result.stderr[-3000:]}"
     return json.loads(result.stdout)

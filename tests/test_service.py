@@ -311,13 +311,15 @@ def test_votlint_on_results(service, path, tmp_path):
 
 
 def test_oai_pmh_records_validate_against_dachs_schemata(service):
+    from ingest.service.instance import DACHS_PYTHON
+
     url = f"{service.url}/oai.xml?verb=ListRecords&metadataPrefix=ivo_vor"
     with urllib.request.urlopen(url, timeout=60) as response:
         records = response.read()
     assert b"ocvo/q/cone" in records and b"ocvo/q/mcone" in records
     # lxml + the XSDs DaCHS ships, on Debian's python (DaCHS's own validator).
     check = subprocess.run(
-        ["/usr/bin/python3", "-c",
+        [DACHS_PYTHON, "-c",
          "import sys\nfrom gavo.helpers import testtricks\n"
          "errors = testtricks.getXSDErrors(sys.stdin.buffer.read())\n"
          "print(errors or 'valid')\nsys.exit(1 if errors else 0)"],

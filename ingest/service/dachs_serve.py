@@ -1,7 +1,7 @@
 """``dachs serve ARGS`` tuned for query latency.
 
 Run with Debian's python3 (DaCHS's interpreter, not the ingest venv):
-``python3 dachs_serve.py start``.  Two changes to the stock server, both
+``python3 dachs_serve.py RD_ID start``, RD_ID being the RD to preload.  Two changes to the stock server, both
 measured with ``bench/bench_publish.py`` (see docs/service.md):
 
 * Nagle's algorithm off on client connections.  Twisted leaves it on; on
@@ -23,9 +23,8 @@ from gavo import adql, base
 from gavo.user import cli, serve
 from gavo.web import common, root
 
-WARM_RDS = ("ocvo/q", "//tap")
-WARM_QUERY = ("SELECT TOP 1 * FROM ocvo.cluster"
-              " WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(0, 0, 1))")
+# Parsing builds the ADQL grammar; no table is looked up.
+WARM_QUERY = "SELECT TOP 1 * FROM t WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(0, 0, 1))"
 
 
 class RequestWithoutNagle(common.Request):
@@ -38,9 +37,9 @@ class RequestWithoutNagle(common.Request):
         super().process()
 
 
-def warm_and_freeze() -> None:
+def warm_and_freeze(rd_ids: tuple[str, ...]) -> None:
     """Load what every query needs, then exempt it from garbage collection."""
-    for rd_id in WARM_RDS:
+    for rd_id in rd_ids:
         try:
             base.caches.getRD(rd_id)
         except Exception as exc:  # the server still answers; the error shows on use
@@ -50,17 +49,21 @@ def warm_and_freeze() -> None:
     gc.freeze()
 
 
-def _reload_then_refreeze(reload=serve._reloadConfig):
-    gc.unfreeze()
-    try:
-        reload()  # DaCHS 2.7's raises after clearing the caches (loadUserVanity)
-    finally:
-        warm_and_freeze()
+def refreezing(reload, rd_ids: tuple[str, ...]):
+    """DaCHS's reload, with the frozen objects released first and refrozen after."""
+    def reload_then_refreeze():
+        gc.unfreeze()
+        try:
+            reload()  # DaCHS 2.7's raises after clearing the caches (loadUserVanity)
+        finally:
+            warm_and_freeze(rd_ids)
+    return reload_then_refreeze
 
 
 if __name__ == "__main__":
+    preload = (sys.argv[1], "//tap")
     root.site.requestFactory = RequestWithoutNagle
-    serve._reloadConfig = _reload_then_refreeze
-    reactor.callWhenRunning(warm_and_freeze)
-    sys.argv = ["dachs", "serve", *sys.argv[1:]]
+    serve._reloadConfig = refreezing(serve._reloadConfig, preload)
+    reactor.callWhenRunning(warm_and_freeze, preload)
+    sys.argv = ["dachs", "serve", *sys.argv[2:]]
     cli.main()

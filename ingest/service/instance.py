@@ -267,7 +267,7 @@ class Instance:
         """Start the DaCHS server in the background and wait until TAP answers."""
         self.init()
         if self.web_pid() is None:
-            _run([DACHS_PYTHON, str(DACHS_SERVE), "start"], env=self.dachs_env())
+            _run([DACHS_PYTHON, str(DACHS_SERVE), RD_ID, "start"], env=self.dachs_env())
         deadline = time.monotonic() + timeout
         while not self.web_answers():
             if time.monotonic() > deadline:
