@@ -198,6 +198,36 @@ class Instance:
         (self.state / SETTINGS_FILE).write_text(
             json.dumps({"pg_port": self.pg_port, "web_port": self.web_port}) + "\n")
 
+    def server_versions(self) -> dict[str, str | None]:
+        """The running server's PostgreSQL version and its pg_sphere extension, if created."""
+        try:
+            extension = self.query_value(
+                "SELECT extversion FROM pg_extension WHERE extname = 'pg_sphere'") or None
+        except ServiceError:  # no database gavo yet
+            extension = None
+        return {"postgresql_server": self.query_value("SHOW server_version", database="postgres"),
+                "pgsphere_extension": extension}
+
+    def _ensure_pgsphere(self) -> None:
+        """Create pg_sphere before ``dachs init`` does, so that a failure names its cause.
+
+        DaCHS keeps an extension that already exists; inside ``dachs init`` a
+        broken extension script would surface as a bare SQL error.
+        """
+        try:
+            self.psql("-c", "CREATE EXTENSION IF NOT EXISTS pg_sphere")
+        except ServiceError as exc:
+            from .versions import debian_version
+
+            server = self.query_value("SHOW server_version", database="postgres")
+            package = debian_version("postgresql-15-pgsphere") or "not installed"
+            raise ServiceError(
+                f"cannot create the PostgreSQL extension pg_sphere in {self.pg_data} "
+                f"(PostgreSQL {server}, pgSphere package {package}):\n{exc}\n"
+                "Run 'bin/ocvo setup': it installs pgSphere and repairs its extension "
+                "scripts for current PostgreSQL releases (docs/service.md, 'pgSphere "
+                "repair').") from None
+
     def _dachs_initialised(self) -> bool:
         return self.query_value("SELECT 1 FROM pg_namespace WHERE nspname = 'dc'") == "1"
 
@@ -233,6 +263,7 @@ class Instance:
                             database="postgres") != "1":
             _run(["createdb", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres",
                   "-T", "template0", "-E", "UTF8", "gavo"])
+        self._ensure_pgsphere()
         if self._dachs_initialised():
             self.dachs("init", "--nodb")
         else:
@@ -288,7 +319,11 @@ class Instance:
         self.stop_db()
 
     def status(self) -> dict[str, object]:
-        """What runs, where: for ``ocvo status`` and the tests."""
-        return {"state": str(self.state), "postgres": self.db_running(),
+        """What runs, where, on which versions: for ``ocvo status`` and the tests."""
+        from .versions import stack_versions
+
+        running = self.db_running()
+        return {"state": str(self.state), "postgres": running,
                 "pg_port": self.pg_port, "web_pid": self.web_pid(),
-                "web_answers": self.web_answers(), "tap_url": self.tap_url}
+                "web_answers": self.web_answers(), "tap_url": self.tap_url,
+                **stack_versions(self.server_versions() if running else None)}

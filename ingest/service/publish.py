@@ -168,6 +168,19 @@ def _stage_data(out_dir: Path, tables: list[TableFile], staging: Path) -> None:
         shutil.copytree(out_dir / "figures", staging / "figures", copy_function=_link_or_copy)
 
 
+def _write_publication_record(out_dir: Path, tables: list[TableFile], instance: Instance,
+                              staging: Path) -> None:
+    """data/publication.json: which ingest output is served, on which software stack."""
+    from .versions import stack_versions
+
+    record = {"source": str(out_dir.resolve()),
+              "ingest_manifest_sha256": ingest_manifest.sha256(out_dir / "manifest.json"),
+              "simulated_input": _read_manifest(out_dir).get("simulated_input"),
+              "rows": {t.name: t.rows for t in tables},
+              "versions": stack_versions(instance.server_versions())}
+    (staging / "publication.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
 def _swap_in(staging: Path, data: Path) -> None:
     """Replace data/ by the staged directory (two renames)."""
     old = data.with_name("data.old")
@@ -245,6 +258,7 @@ def publish(out_dir: str | Path, instance: Instance,
 
         started = time.perf_counter()
         _stage_data(out_dir, tables, scratch / "data")
+        _write_publication_record(out_dir, tables, instance, scratch / "data")
         _swap_in(scratch / "data", instance.resdir / "data")
         step("files", started)
     finally:
