@@ -18,5 +18,5 @@ def run(args: argparse.Namespace) -> int:
 
     status = Instance.from_env().status()
     for key, value in status.items():
-        print(f"{key:12s} {value}")
+        print(f"{key:18s} {value}")
     return 0 if status["web_answers"] else 1
