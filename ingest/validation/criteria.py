@@ -30,8 +30,10 @@ MIN_TOLERANCE = {"rv": 0.5, "fe_h": 0.05}
 SIGMA_OF_MEDIAN = 1.2533              # standard error of a median = 1.2533 sigma / sqrt(N)
 
 
-def _row(check: str, name: str, value: float, criterion: str, passed: bool | None) -> dict:
-    return {"check": check, "name": name, "value": float(value), "criterion": criterion,
+def _row(check: str, name: str, value: float | int, criterion: str,
+         passed: bool | None) -> dict:
+    value = int(value) if isinstance(value, (int, np.integer)) else float(value)
+    return {"check": check, "name": name, "value": value, "criterion": criterion,
             "passed": None if passed is None else bool(passed)}
 
 

@@ -26,7 +26,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 def cluster_rv_residuals(comparison: pd.DataFrame, path: Path) -> Path:
     """Per cluster: our RV minus HUNT2023's, error bars of both in quadrature, the 1.5 km/s band."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.2, 3.8), layout="constrained")
     x = np.arange(len(comparison))
     limit = criteria.RV_MAX_ABS_DIFF
     ax.axhspan(-limit, limit, color="tab:green", alpha=0.12,
@@ -34,8 +34,9 @@ def cluster_rv_residuals(comparison: pd.DataFrame, path: Path) -> Path:
     ax.axhline(0, color="k", lw=0.8)
     ax.errorbar(x, comparison["diff"], yerr=comparison["diff_err"], fmt="o", capsize=4,
                 label="ours - HUNT2023 (error: both in quadrature)")
-    ax.set_xticks(x, [f"{c}\n(N={n})" for c, n in zip(comparison["cluster"],
-                                                       comparison["n_flag1"])])
+    ax.set_xticks(x, [f"{c}\n{n} stars" for c, n in zip(comparison["cluster"],
+                                                         comparison["n_flag1"])])
+    ax.set_xlabel("cluster (number of Gaia DR3 RV members used, FLAG=1)")
     ax.set_ylabel("RV difference (km/s)")
     ax.set_title("Hunt 2023 members x Gaia DR3 RVs: cluster RV vs HUNT2023", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
@@ -91,10 +92,11 @@ def orbit_comparison(table: pd.DataFrame, summary: pd.DataFrame, path: Path) -> 
         span = np.nanpercentile(np.abs(diff), 98)
         bottom.hist(np.clip(diff, -span, span), bins=40, color="tab:blue", alpha=0.7)
         median = stats.loc[name, "median"] * (100 if relative else 1)
-        bottom.axvline(median, color="tab:red", label=f"median {median:+.2f}")
+        bottom.axvline(median, color="tab:red",
+                       label=f"median {median:+.2f}" if relative else f"median {median:+.3f}")
         bottom.set_xlabel(f"ours/FU2022 - 1 (%)" if relative else "ours - FU2022")
         bottom.set_ylabel("clusters")
-        bottom.set_title(label, fontsize=9)
+        bottom.set_title(f"{label} (clipped at the 98th percentile of |d|)", fontsize=8)
         bottom.legend(fontsize=8)
     fig.suptitle(f"Orbits from CANTAT2020 astrometry + FU2022 RVs vs FU2022 "
                  f"(N={len(table)}, FU R_gc 7-12 kpc)", fontsize=10)
@@ -120,6 +122,6 @@ def literature_offsets(summary: pd.DataFrame, path: Path) -> Path:
         ax.set_yticks(y, [f"{r.other} - {r.reference}\n(N={r.n})" for r in rows.itertuples()],
                       fontsize=8)
         ax.set_xlabel(f"difference in {QUANTITY_LABELS[quantity]}")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
     fig.suptitle("Literature cross-checks among the shared cluster tables", fontsize=10)
     return _save(fig, path)

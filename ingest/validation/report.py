@@ -52,9 +52,9 @@ def write_json(results: dict[str, Any], path: Path) -> Path:
 def _markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     """A GitHub-flavoured Markdown table; floats rounded to ``digits``."""
     def cell(value: Any) -> str:
-        if isinstance(value, float):
+        if isinstance(value, (float, np.floating)):
             return "" if not math.isfinite(value) else f"{value:.{digits}f}"
-        return str(value)
+        return str(value).replace("|", "\\|")      # a literal | would split the cell
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |"
@@ -62,12 +62,17 @@ def _markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _number(value: int | float) -> str:
+    """Counts as integers, measurements with 3 decimals."""
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
+
+
 def _verdict(passed: bool | None) -> str:
     return {True: "pass", False: "**FAIL**", None: "info"}[passed]
 
 
 def _criteria_table(rows: list[dict[str, Any]], check: str) -> str:
-    frame = pd.DataFrame([{"quantity": r["name"], "value": r["value"],
+    frame = pd.DataFrame([{"quantity": r["name"], "value": _number(r["value"]),
                            "criterion": r["criterion"], "result": _verdict(r["passed"])}
                           for r in rows if r["check"] == check])
     return _markdown_table(frame)
