@@ -20,7 +20,7 @@ HELP = "run the pipeline on the real data in ../shared/data -> validation report
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """--out DIR, --data DIR, --no-progress."""
-    parser.add_argument("--out", type=Path, default=Path("validation"), metavar="DIR",
+    parser.add_argument("--out", type=Path, default=Path("out") / "validation", metavar="DIR",
                         help="report directory (default: %(default)s)")
     parser.add_argument("--data", type=Path, metavar="DIR",
                         help="shared reference data (default: $OCVO_SHARED_DATA, else "

@@ -92,12 +92,14 @@ def cluster_rv_comparison(cluster: pd.DataFrame) -> pd.DataFrame:
                    & np.isfinite(cluster["rv_lit"].to_numpy(float))]
     diff = rows["rv"].to_numpy(float) - rows["rv_lit"].to_numpy(float)
     diff_err = np.hypot(rows["rv_err"].to_numpy(float), rows["rv_lit_err"].to_numpy(float))
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "cluster": rows["cluster_name"].to_numpy(str), "n_flag1": rows["n_flag1"].to_numpy(int),
         "rv": rows["rv"].to_numpy(float), "rv_err": rows["rv_err"].to_numpy(float),
-        "rv_hunt": rows["rv_lit"].to_numpy(float), "rv_hunt_err": rows["rv_lit_err"].to_numpy(float),
+        "rv_hunt": rows["rv_lit"].to_numpy(float),
+        "rv_hunt_err": rows["rv_lit_err"].to_numpy(float),
         "n_rv_hunt": rows["n_rv_lit"].to_numpy(float).astype(int),   # finite where RV is
-        "diff": diff, "diff_err": diff_err, "pull": diff / diff_err}).sort_values("cluster", ignore_index=True)
+        "diff": diff, "diff_err": diff_err, "pull": diff / diff_err})
+    return table.sort_values("cluster", ignore_index=True)
 
 
 def star_rv_pulls(member: pd.DataFrame, cluster: pd.DataFrame) -> pd.DataFrame:

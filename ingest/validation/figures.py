@@ -44,7 +44,7 @@ def cluster_rv_residuals(comparison: pd.DataFrame, path: Path) -> Path:
 
 
 def rv_pulls(star_pulls: pd.DataFrame, comparison: pd.DataFrame, path: Path) -> Path:
-    """Left: RV members' pulls about their cluster RV vs N(0,1); right: cluster pulls vs HUNT2023."""
+    """Left: RV members' pulls about their cluster RV vs N(0,1); right: pulls vs HUNT2023."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.6), layout="constrained")
     pulls = star_pulls["pull"].to_numpy(float)
     pulls = pulls[np.isfinite(pulls)]
@@ -52,8 +52,8 @@ def rv_pulls(star_pulls: pd.DataFrame, comparison: pd.DataFrame, path: Path) -> 
     left.hist(np.clip(pulls, -5, 5), bins=edges, color="tab:blue", alpha=0.7,
               label=f"RV members, N={len(pulls)}")
     grid = np.linspace(-5, 5, 201)
-    left.plot(grid, len(pulls) * (edges[1] - edges[0]) * np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi),
-              "k--", label="N(0,1)")
+    expected = len(pulls) * (edges[1] - edges[0]) * np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi)
+    left.plot(grid, expected, "k--", label="N(0,1)")
     left.set_xlabel("(star RV - cluster RV) / star RV error (clipped to +-5)")
     left.set_ylabel("stars per bin")
     left.set_title("star pulls about their cluster RV", fontsize=10)
@@ -71,8 +71,8 @@ def rv_pulls(star_pulls: pd.DataFrame, comparison: pd.DataFrame, path: Path) -> 
 
 
 def orbit_comparison(table: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
-    """Top: ours vs FU2022 per orbit quantity (1:1 line); bottom: distribution of the differences."""
-    names = [q for q, *_ in criteria.ORBIT_LIMITS.items()]
+    """Top: ours vs FU2022 per orbit quantity (1:1 line); bottom: the differences."""
+    names = list(criteria.ORBIT_LIMITS)
     fig, axes = plt.subplots(2, len(names), figsize=(3.2 * len(names), 6.2),
                              layout="constrained")
     stats = summary.set_index("quantity")
@@ -94,7 +94,7 @@ def orbit_comparison(table: pd.DataFrame, summary: pd.DataFrame, path: Path) -> 
         median = stats.loc[name, "median"] * (100 if relative else 1)
         bottom.axvline(median, color="tab:red",
                        label=f"median {median:+.2f}" if relative else f"median {median:+.3f}")
-        bottom.set_xlabel(f"ours/FU2022 - 1 (%)" if relative else "ours - FU2022")
+        bottom.set_xlabel("ours/FU2022 - 1 (%)" if relative else "ours - FU2022")
         bottom.set_ylabel("clusters")
         bottom.set_title(f"{label} (clipped at the 98th percentile of |d|)", fontsize=8)
         bottom.legend(fontsize=8)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import criteria
+from .checks import robust_sigma
 
 PULL_EDGES = np.linspace(-5, 5, 41)
 
@@ -34,8 +34,6 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def pull_histogram(pulls: np.ndarray) -> dict[str, Any]:
     """Counts of the star-pull histogram (clipped to +-5, as drawn) and its summary."""
-    from .checks import robust_sigma
-
     pulls = pulls[np.isfinite(pulls)]
     counts, _ = np.histogram(np.clip(pulls, -5, 5), PULL_EDGES)
     return {"n": len(pulls), "median": float(np.median(pulls)),
