@@ -19,6 +19,7 @@ COMMANDS = [
     ("status", "status"),
     ("demo", "demo"),
     ("bench", "bench"),
+    ("validate", "validate"),
 ]
 
 

@@ -1,13 +1,13 @@
 """Shared fixtures: the simulated demo catalogue, its ingest, and the real reference data."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("OCVO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from ingest.validation import default_data_dir
+
+SHARED_DATA = default_data_dir()     # $OCVO_SHARED_DATA or ../shared/data, as ocvo validate
 DEMO_SEED = 12345
 
 

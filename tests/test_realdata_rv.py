@@ -11,27 +11,16 @@ import pandas as pd
 import pytest
 
 from ingest import config as config_module
-from ingest import pipeline, readers
+from ingest.validation import checks
 
 pytestmark = pytest.mark.realdata
 
 CLUSTERS = ("Melotte 22", "NGC 2632", "Melotte 20", "Blanco 1", "NGC 3532")
-MEMBER_MAP = readers.COLMAP_DIR / "hunt2023-subset.toml"
-GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 @pytest.fixture(scope="module")
 def real_tables(shared_data) -> tuple[pd.DataFrame, pd.DataFrame]:
-    spectra = [(path, GAIA_RV_MAP)
-               for path in sorted((shared_data / "members" / "gyrointerp").glob("*_x_dr3.csv"))]
-    cfg = config_module.load()
-    rejections: dict[str, int] = {}
-    clusters, members, rvs = pipeline.read_inputs(
-        shared_data / "cluster_tables" / "HUNT2023.csv",
-        shared_data / "members" / "hunt2023_subset" / "hunt2023_members_29nearby_prob_gt0.5.csv",
-        spectra, "hunt2023", MEMBER_MAP, cfg, rejections)
-    cluster_table, _, spectrum_table = pipeline.catalogue_tables(
-        clusters, members, rvs, cfg, rejections, pipeline.StageClock(progress=False))
-    return cluster_table.set_index("cluster_name"), spectrum_table
+    tables = checks.hunt_gaia_cluster_rvs(shared_data, config_module.load())
+    return tables["cluster"].set_index("cluster_name"), tables["spectrum"]
 
 
 def test_cluster_rvs_agree_with_hunt2023(real_tables, shared_data):
