@@ -5,8 +5,8 @@ the error-weighted mean of its accepted spectra, the formal error of that mean,
 the scatter of the repeats and the number of spectra used (thesis Tables 4-9,
 4-11).  A star whose repeat RVs scatter far beyond their errors is flagged as
 RV-variable (a binary candidate).  The test widens every per-epoch error by a
-jitter term in quadrature (and optionally a scale factor): survey errors are
-formal, and night-to-night zero-point shifts of a few tenths of a km/s would
+jitter term in quadrature and a per-survey scale calibrated on the repeats:
+survey errors are formal, and night-to-night zero-point shifts of a few tenths of a km/s would
 otherwise flag the precise, often-observed stars as binaries (docs/methods.md).
 
 Everything is vectorised with ``numpy.bincount`` over an integer group label,
@@ -24,6 +24,7 @@ ABUNDANCES = ("fe_h", "m_h", "alpha_m") + XFE
 PARAMS = ("rv", "teff", "logg", "vsini") + ABUNDANCES
 
 MAX_ERR_SCALE = 10.0   # calibrated RV error scales stop here (errors 10x too small)
+MIN_CALIBRATION_STARS = 50   # fewer multi-epoch stars: median too noisy, scale not calibrated
 
 # Published (member-table) parameter name -> spectrum-catalogue column name.
 SPECTRUM_COLUMN = {"fe_h": "feh"}
@@ -90,10 +91,14 @@ def rv_variability(chi2: np.ndarray, nobs: np.ndarray, pvalue: float) -> np.ndar
 
 def median_probability(group: np.ndarray, rv: np.ndarray, sigma: np.ndarray,
                        n_groups: int) -> float:
-    """Median chi-square probability of the stars with two or more epochs (NaN if none)."""
+    """Median chi-square probability of the stars with two or more epochs.
+
+    NaN with fewer than ``MIN_CALIBRATION_STARS`` of them (the median of n
+    uniform probabilities scatters by ~1/(2 sqrt(n))).
+    """
     result = weighted_stats(group, rv, sigma, n_groups)
     multi = result["nobs"] >= 2
-    if not multi.any():
+    if multi.sum() < MIN_CALIBRATION_STARS:
         return np.nan
     return float(np.median(stats.chi2.sf(result["chi2"][multi], result["nobs"][multi] - 1)))
 
@@ -106,7 +111,7 @@ def calibrated_scale(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, n_gr
     their median is 1/2; errors under-estimated by a factor push it towards 0.
     The median ignores a minority of true variables, so the sample calibrates
     itself.  Errors are never shrunk below ``minimum`` (which stays when the
-    median is already 1/2 or more, or there are no repeats).
+    median is already 1/2 or more, or too few stars have repeats).
     """
     def excess(scale: float) -> float:
         sigma = widened_errors(rv_err, jitter, scale)

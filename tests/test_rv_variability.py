@@ -120,6 +120,15 @@ def test_calibrated_scale_recovers_the_underestimate_factor(factor):
     assert scale == pytest.approx(factor, rel=0.05)
 
 
+def test_too_few_repeated_stars_keep_the_configured_scale():
+    # 20 stars with errors 2x too small: a median of 20 probabilities is too
+    # noisy to calibrate on, so the configured minimum (1) stays.
+    rng = np.random.default_rng(8)
+    group = np.repeat(np.arange(20), 5)
+    rv = rng.normal(0.0, 2.0, len(group))
+    assert calibrated_scale(group, rv, np.full(len(group), 1.0), 20, 0.0, 1.0) == 1.0
+
+
 def test_simulator_error_model_options_against_truth(sims):
     """Reported RV errors are 1.5x too small; night offsets scatter by 0.5 km/s."""
     under = mrs_residuals(sims["under"])
