@@ -4,7 +4,10 @@ LAMOST observes many stars several times.  For every parameter each star gets
 the error-weighted mean of its accepted spectra, the formal error of that mean,
 the scatter of the repeats and the number of spectra used (thesis Tables 4-9,
 4-11).  A star whose repeat RVs scatter far beyond their errors is flagged as
-RV-variable (a binary candidate), which keeps it out of the cluster RV.
+RV-variable (a binary candidate).  The test widens every per-epoch error by a
+jitter term in quadrature and a per-survey scale calibrated on the repeats:
+survey errors are formal, and night-to-night zero-point shifts of a few tenths of a km/s would
+otherwise flag the precise, often-observed stars as binaries (docs/methods.md).
 
 Everything is vectorised with ``numpy.bincount`` over an integer group label,
 so ten million spectra combine in seconds.
@@ -13,12 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 XFE = ("c_fe", "n_fe", "o_fe", "mg_fe", "al_fe", "si_fe", "s_fe",
        "ca_fe", "ti_fe", "cr_fe", "ni_fe", "cu_fe")
 ABUNDANCES = ("fe_h", "m_h", "alpha_m") + XFE
 PARAMS = ("rv", "teff", "logg", "vsini") + ABUNDANCES
+
+MAX_ERR_SCALE = 10.0   # calibrated RV error scales stop here (errors 10x too small)
+MIN_CALIBRATION_STARS = 50   # fewer multi-epoch stars: median too noisy, scale not calibrated
 
 # Published (member-table) parameter name -> spectrum-catalogue column name.
 SPECTRUM_COLUMN = {"fe_h": "feh"}
@@ -62,6 +68,19 @@ def weighted_stats(group: np.ndarray, value: np.ndarray, error: np.ndarray,
     return {"mean": mean, "err": err, "std": std, "nobs": nobs, "chi2": chi2}
 
 
+def widened_errors(error: np.ndarray, jitter: float,
+                   scale: float | np.ndarray) -> np.ndarray:
+    """Per-epoch RV errors for the variability test: hypot(scale * err, jitter).
+
+    Unusable errors (non-finite or not positive) stay unusable (NaN), so the
+    test uses exactly the epochs the combined RV uses.
+    """
+    error = np.asarray(error, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(error) & (error > 0)
+    return np.where(ok, np.hypot(scale * error, jitter), np.nan)
+
+
 def rv_variability(chi2: np.ndarray, nobs: np.ndarray, pvalue: float) -> np.ndarray:
     """1 where the repeat RVs are inconsistent with a constant (p < ``pvalue``), else 0."""
     multi = nobs >= 2
@@ -70,13 +89,79 @@ def rv_variability(chi2: np.ndarray, nobs: np.ndarray, pvalue: float) -> np.ndar
     return (multi & (p < pvalue)).astype(np.int16)
 
 
+def median_probability(group: np.ndarray, rv: np.ndarray, sigma: np.ndarray,
+                       n_groups: int) -> float:
+    """Median chi-square probability of the stars with two or more epochs.
+
+    NaN with fewer than ``MIN_CALIBRATION_STARS`` of them (the median of n
+    uniform probabilities scatters by ~1/(2 sqrt(n))).
+    """
+    result = weighted_stats(group, rv, sigma, n_groups)
+    multi = result["nobs"] >= 2
+    if multi.sum() < MIN_CALIBRATION_STARS:
+        return np.nan
+    return float(np.median(stats.chi2.sf(result["chi2"][multi], result["nobs"][multi] - 1)))
+
+
+def calibrated_scale(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, n_groups: int,
+                     jitter: float, minimum: float, maximum: float = MAX_ERR_SCALE) -> float:
+    """Smallest error scale >= ``minimum`` that brings the median chi-square probability to 1/2.
+
+    For constant stars with correct errors the probabilities are uniform, so
+    their median is 1/2; errors under-estimated by a factor push it towards 0.
+    The median ignores a minority of true variables, so the sample calibrates
+    itself.  Errors are never shrunk below ``minimum`` (which stays when the
+    median is already 1/2 or more, or too few stars have repeats).
+    """
+    def excess(scale: float) -> float:
+        sigma = widened_errors(rv_err, jitter, scale)
+        return median_probability(group, rv, sigma, n_groups) - 0.5
+
+    at_minimum = excess(minimum)
+    if not at_minimum < 0:          # also NaN: nothing to calibrate on
+        return minimum
+    if excess(maximum) < 0:
+        return maximum
+    return float(optimize.brentq(excess, minimum, maximum, xtol=1e-3))
+
+
+def error_scales(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, survey: np.ndarray,
+                 n_groups: int, settings: dict) -> dict[str, float]:
+    """Per-survey RV error scale: ``rv_err_scale``, or calibrated on that survey's repeats."""
+    labels = np.unique(survey).tolist()
+    if not settings["rv_err_scale_auto"]:
+        return {label: settings["rv_err_scale"] for label in labels}
+    return {label: calibrated_scale(group[survey == label], rv[survey == label],
+                                    rv_err[survey == label], n_groups,
+                                    settings["rv_jitter_kms"], settings["rv_err_scale"])
+            for label in labels}
+
+
+def variability(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, survey: np.ndarray,
+                n_groups: int, settings: dict) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """(chi2, rv_var_flag, error scale per survey) per group from the ``[combine]`` settings.
+
+    chi2 is taken about the mean weighted with the widened errors
+    hypot(scale * err, ``rv_jitter_kms``); p < ``rv_var_pvalue`` flags the star.
+    """
+    survey = np.asarray(survey, dtype=str)
+    scales = error_scales(group, rv, rv_err, survey, n_groups, settings)
+    labels, row_label = np.unique(survey, return_inverse=True)
+    scale = np.array([scales[label] for label in labels.tolist()], dtype=np.float64)[row_label]
+    sigma = widened_errors(rv_err, settings["rv_jitter_kms"], scale)
+    result = weighted_stats(group, rv, sigma, n_groups)
+    flag = rv_variability(result["chi2"], result["nobs"], settings["rv_var_pvalue"])
+    return result["chi2"], flag, scales
+
+
 def combine(spectra: pd.DataFrame, group: np.ndarray, n_groups: int,
-            rv_var_pvalue: float) -> pd.DataFrame:
+            settings: dict) -> pd.DataFrame:
     """One row per group (star) with ``<par>``, ``_err``, ``_std``, ``_nobs`` for every parameter.
 
     ``spectra`` holds the canonical spectrum columns (missing parameters are
     simply NULL in the output); ``group`` gives each row's star label in
-    ``0..n_groups-1``.  Also returns ``rv_chi2`` and ``rv_var_flag``.
+    ``0..n_groups-1``; ``settings`` is the ``[combine]`` configuration.  Also
+    returns ``rv_chi2`` and ``rv_var_flag`` (see ``variability``).
     """
     group = np.asarray(group, dtype=np.int64)
     out: dict[str, np.ndarray] = {}
@@ -92,6 +177,8 @@ def combine(spectra: pd.DataFrame, group: np.ndarray, n_groups: int,
         out[param + "_std"] = result["std"]
         out[param + "_nobs"] = result["nobs"].astype(np.int16)
         if param == "rv":
-            out["rv_chi2"] = result["chi2"]
-            out["rv_var_flag"] = rv_variability(result["chi2"], result["nobs"], rv_var_pvalue)
+            survey = (spectra["survey"].astype(str).to_numpy() if "survey" in spectra
+                      else np.full(len(spectra), ""))
+            out["rv_chi2"], out["rv_var_flag"], _ = variability(group, value, error, survey,
+                                                                n_groups, settings)
     return pd.DataFrame(out)

@@ -14,9 +14,9 @@ standard error of the mixture median (``standard_error``), not std/sqrt(n) of
 the pooled draws, which counts measurement errors twice.
 
 FLAG=1 (RV members): stars whose RV lies within ``clip_sigma`` standard
-deviations of the pooled median of all the cluster's stars.  RV-variable stars
-(binary candidates, see ``ingest.combine``) are kept out of the pooled sample
-so they can neither pull the cluster RV nor inflate its dispersion.
+deviations of the pooled median of all the cluster's stars.  With
+``montecarlo.exclude_rv_variable`` RV-variable stars (binary candidates, see
+``ingest.combine``) are kept out of the pooled sample beforehand.
 FLAG=12: FLAG=1 stars whose Teff/log g pass the parameter QC
 (``ingest.quality.param_qc``; with ``params_qc.enabled = false`` all pass).
 The abundances use FLAG=12 stars.
@@ -247,7 +247,9 @@ def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, config: 
     rv = stars["rv"].to_numpy(np.float64)
     rv_err = stars["rv_err"].to_numpy(np.float64)
     has_rv = usable(rv, rv_err)
-    candidate = has_rv & (stars["rv_var_flag"].to_numpy() == 0)
+    candidate = has_rv
+    if mc["exclude_rv_variable"]:
+        candidate = has_rv & (stars["rv_var_flag"].to_numpy() == 0)
     flag1 = rv_members(cluster, rv, rv_err, candidate, n_clusters, mc["clip_sigma"], stats_of)
     labels = quality_labels(stars, config, param_qc)
     flag = star_flags(flag1, labels)

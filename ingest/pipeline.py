@@ -173,7 +173,7 @@ def _mean_position(group: np.ndarray, ra: np.ndarray, dec: np.ndarray,
 
 
 def member_rows(members: pd.DataFrame, pairs: pd.DataFrame, raw: pd.DataFrame,
-                checked: pd.DataFrame, rv_var_pvalue: float) -> pd.DataFrame:
+                checked: pd.DataFrame, combine_settings: dict) -> pd.DataFrame:
     """One row per member with a matched spectrum: identity, match summary, combined values."""
     star_index, group = np.unique(pairs["member_index"].to_numpy(), return_inverse=True)
     n = len(star_index)
@@ -199,7 +199,7 @@ def member_rows(members: pd.DataFrame, pairs: pd.DataFrame, raw: pd.DataFrame,
     stars["n_spec"] = np.bincount(group, minlength=n)
     usable_rows = (checked["qc"] == "ok").to_numpy()
     combined = combine(checked.loc[usable_rows].reset_index(drop=True), group[usable_rows], n,
-                       rv_var_pvalue)
+                       combine_settings)
     return pd.concat([stars, combined], axis=1)
 
 
@@ -341,7 +341,7 @@ def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.
         raw, checked, qc_counts = matched_spectra(spectra, pairs, config)
         _add_counts(rejections, {k: v for k, v in qc_counts.items() if k != "qc_ok" and v})
     with clock.stage("combine"):
-        stars = member_rows(members, pairs, raw, checked, config["combine"]["rv_var_pvalue"])
+        stars = member_rows(members, pairs, raw, checked, config["combine"])
         spectrum_table = spectrum_rows(raw, checked, pairs, members)
     with clock.stage("estimate"):
         cluster_table, label = cluster_rows(clusters, members, stars)

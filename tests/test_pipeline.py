@@ -89,7 +89,7 @@ def demo_stages(demo_sim) -> dict:
         "hunt2024", None, cfg, {})
     pairs = match(members, spectra, 3.5, 2016.0)
     raw, checked, _ = pipeline.matched_spectra(spectra, pairs, cfg)
-    stars = pipeline.member_rows(members, pairs, raw, checked, cfg["combine"]["rv_var_pvalue"])
+    stars = pipeline.member_rows(members, pairs, raw, checked, cfg["combine"])
     cluster_table, label = pipeline.cluster_rows(clusters, members, stars)
     return {"cfg": cfg, "members": members, "pairs": pairs, "raw": raw, "checked": checked,
             "stars": stars, "clusters": cluster_table, "label": label}

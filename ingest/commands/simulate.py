@@ -22,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-catalogue", type=Path, default=None, metavar="HUNT2024.csv",
                         help="draw cluster positions, distances, ages and extinctions from a real "
                              "Hunt & Reffert 2024 cluster table instead of the parametric model")
+    parser.add_argument("--rv-err-underestimate", type=float, default=1.0, metavar="FACTOR",
+                        help="MRS RV errors reported FACTOR times smaller than the true ones "
+                             "(default 1: exact)")
+    parser.add_argument("--night-zp-jitter", type=float, default=0.0, metavar="KMS",
+                        help="per-night MRS RV zero-point scatter in km/s (default 0: none)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
 
     seed = config.defaults()["seed"] if args.seed is None else args.seed
     summary = simulate(args.preset, seed, args.out, progress=sys.stderr.isatty(),
-                       cluster_catalogue=args.cluster_catalogue)
+                       cluster_catalogue=args.cluster_catalogue,
+                       spectra_options={"rv_err_underestimate": args.rv_err_underestimate,
+                                        "night_zp_jitter_kms": args.night_zp_jitter})
     counts = summary["counts"]
     print(f"simulated preset {args.preset!r} (seed {seed}) into {args.out}: "
           f"{counts['clusters']} clusters, {counts['members']} member-table rows, "

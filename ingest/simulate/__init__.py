@@ -151,12 +151,25 @@ def _replace_directory(staging: Path, out: Path) -> None:
         staging.rename(out)
 
 
+def _model_with(spectra_options: dict[str, Any] | None) -> dict[str, Any]:
+    """The default model with ``spectra_options`` replacing known ``spectra`` entries."""
+    model = default_model()
+    unknown = set(spectra_options or {}) - set(model["spectra"])
+    if unknown:
+        raise ValueError(f"unknown spectra options {sorted(unknown)}")
+    model["spectra"].update(spectra_options or {})
+    return model
+
+
 def simulate(preset: str, seed: int, out: Path, progress: bool = True,
-             cluster_catalogue: Path | None = None) -> dict[str, Any]:
+             cluster_catalogue: Path | None = None,
+             spectra_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the simulated catalogues of ``preset`` into ``out``; return a summary (counts, files).
 
     Files are written into a staging directory beside ``out`` and renamed at the
     end, so a failure never leaves a half-written simulation behind.
+    ``spectra_options`` overrides entries of the model's ``spectra`` block (e.g.
+    ``rv_err_underestimate``, ``night_zp_jitter_kms``) to test other error models.
     """
     p = get_preset(preset)
     out = Path(out)
@@ -166,7 +179,7 @@ def simulate(preset: str, seed: int, out: Path, progress: bool = True,
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        summary = _write_products(p, default_model(), int(seed), staging, progress,
+        summary = _write_products(p, _model_with(spectra_options), int(seed), staging, progress,
                                   None if cluster_catalogue is None else Path(cluster_catalogue))
         _replace_directory(staging, out)
     except BaseException:

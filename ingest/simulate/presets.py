@@ -91,6 +91,8 @@ _MODEL: dict[str, Any] = {
         "nobs_mean": 5.0, "nobs_shape": 0.9,   # 1 + negative binomial
         "snr_at_g9": 300.0, "snr_log_scatter": 0.45,
         "rv_err": [0.6, 60.0],             # err = hypot(a, b / snr) km/s
+        "rv_err_underestimate": 1.0,       # reported MRS RV errors = true / this (1: exact)
+        "night_zp_jitter_kms": 0.0,        # per-night MRS RV zero-point scatter (0: none)
         "teff_err": [25.0, 1500.0], "logg_err": [0.03, 1.5], "feh_err": [0.04, 1.3],
         "xfe_err": [0.04, 1.8],
         "rv_flag_fraction": 0.03, "rv_flag_outlier_kms": 30.0,

@@ -102,20 +102,34 @@ def _measure(truth: np.ndarray, err: np.ndarray, rng: np.random.Generator) -> np
     return (truth + rng.normal(0.0, 1.0, len(truth)) * err).astype(np.float32)
 
 
-def _rv_columns(stars, idx, mjd, snr, band, spec, rng) -> dict[str, np.ndarray]:
+def night_zero_points(jitter_kms: float, n_nights: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-night RV zero-point offsets N(0, jitter) shared by every star of the night.
+
+    Drawn from a child stream (``rng.spawn``), which leaves ``rng``'s own sequence
+    untouched: with the default jitter 0 every other column stays bit for bit.
+    """
+    return rng.spawn(1)[0].normal(0.0, jitter_kms, n_nights)
+
+
+def _rv_columns(stars, idx, mjd, snr, band, zero_point, spec, rng) -> dict[str, np.ndarray]:
+    """RVs with the true errors plus the night's zero point; reported errors divided by
+    ``rv_err_underestimate`` (1 = exact, >1 = a pipeline that under-estimates its errors)."""
     n = len(idx)
     err = error_law(snr, *spec["rv_err"])
+    under = spec["rv_err_underestimate"]
     rv = stars["rv"][idx] + _binary_offsets(stars, idx, mjd, rng)
     flag = np.where(rng.random(n) < spec["rv_flag_fraction"], rng.choice([1, 2, 4, 8], n), 0)
-    rv_obs = rv + rng.normal(0.0, err) + (flag > 0) * rng.normal(0.0, spec["rv_flag_outlier_kms"], n)
+    rv_obs = (rv + rng.normal(0.0, err) + (flag > 0) * rng.normal(0.0, spec["rv_flag_outlier_kms"], n)
+              + zero_point)
     has_b, has_r = np.char.find(band, "B") >= 0, np.char.find(band, "R") >= 0
-    columns = {"rv_br0": rv_obs.astype(np.float32), "rv_br0_err": _reported(err, rng),
+    columns = {"rv_br0": rv_obs.astype(np.float32), "rv_br0_err": _reported(err / under, rng),
                "rv_br_flag": flag.astype(np.int16)}
     for name, present in (("rv_b0", has_b), ("rv_r0", has_r)):
         band_err = 1.3 * err
         value = np.where(present, rv_obs + rng.normal(0.0, 0.5 * err), np.nan)
         columns[name] = value.astype(np.float32)
-        columns[f"{name}_err"] = np.where(present, _reported(band_err, rng), np.nan).astype(np.float32)
+        columns[f"{name}_err"] = np.where(present, _reported(band_err / under, rng),
+                                          np.nan).astype(np.float32)
     return columns
 
 
@@ -194,6 +208,7 @@ def mrs_rows(stars: dict, index: int, coverage: float, model: dict[str, Any],
     bands = np.array(list(spec["band_fractions"]))
     band = rng.choice(bands, size=n, p=list(spec["band_fractions"].values()))
     ra, dec = _propagate(stars, idx, mjd, spec["fibre_noise_arcsec"], rng)
+    zero_point = night_zero_points(spec["night_zp_jitter_kms"], len(nights), rng)[night]
     gaia_id = np.where(stars["has_id_mrs"][idx], stars["source_id"][idx], MISSING_ID)
     rows = {
         "obsid": (index + 1) * IDS_PER_CLUSTER + np.arange(n, dtype=np.int64),
@@ -204,7 +219,7 @@ def mrs_rows(stars: dict, index: int, coverage: float, model: dict[str, Any],
         "ra": ra, "dec": dec, "obsdate": _iso_dates(nights)[night],
         "lmjm": np.floor((mjd + 8.0 / 24.0) * 1440.0).astype(np.int64), "band": band,
         "snr": snr.astype(np.float32),
-        **_rv_columns(stars, idx, mjd, snr, band, spec, rng),
+        **_rv_columns(stars, idx, mjd, snr, band, zero_point, spec, rng),
         **_parameter_columns(stars, idx, snr, stars["bias"], spec, rng),
     }
     return rows, _rows_per_star(len(stars["G"]), idx)
