@@ -132,6 +132,64 @@ def test_server_row_limit_overflow_warns(tap):
     assert result.query_status == "OVERFLOW"
 
 
+# ------------------------------------------------------------------ ADQL syntax
+NOT_EQUAL = "SELECT COUNT(*) AS n FROM ocvo.cluster WHERE n_flag1 <> n_all"
+BANG_EQUAL = "SELECT COUNT(*) AS n FROM ocvo.cluster WHERE n_flag1 != n_all"
+
+
+def test_standard_not_equal_sync_and_async(tap):
+    """ADQL's <> (what papers and TOPCAT use) means what DaCHS's != means."""
+    expected = int(tap.search(BANG_EQUAL).to_table()["n"][0])
+    assert 0 < expected < int(tap.search("SELECT COUNT(*) AS n FROM ocvo.cluster")
+                              .to_table()["n"][0])
+    assert int(tap.search(NOT_EQUAL).to_table()["n"][0]) == expected
+    job = tap.submit_job(NOT_EQUAL)
+    try:
+        job.run()
+        job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+        assert job.phase == "COMPLETED", job.phase
+        assert int(job.fetch_result().to_table()["n"][0]) == expected
+    finally:
+        job.delete()
+
+
+def test_not_equal_with_a_geometry_function(tap, richest):
+    """1 <> CONTAINS(...) is DaCHS's booleanised NOT CONTAINS, as 1 != CONTAINS(...) is."""
+    circle = f"CIRCLE({richest['ra']}, {richest['dec']}, 1)"
+    counts = [int(tap.search(f"SELECT COUNT(*) AS n FROM ocvo.member WHERE 1 {op} "
+                             f"CONTAINS(POINT(ra, dec), {circle})").to_table()["n"][0])
+              for op in ("<>", "!=", "=")]
+    total = int(tap.search("SELECT COUNT(*) AS n FROM ocvo.member").to_table()["n"][0])
+    assert counts[0] == counts[1] == total - counts[2] and counts[2] > 0
+
+
+def test_other_adql21_syntax_topcat_users_type(tap):
+    """||, ILIKE, OFFSET and IN_UNIT work and mean what ADQL 2.1 says."""
+    joined = tap.search("SELECT TOP 1 cluster_name || '/' || survey AS s, cluster_name, "
+                        "survey FROM ocvo.spectrum ORDER BY obsid").to_table()[0]
+    assert joined["s"] == f"{joined['cluster_name']}/{joined['survey']}"
+    upper = tap.search("SELECT COUNT(*) AS n FROM ocvo.spectrum "
+                       "WHERE survey ILIKE 'LAMOST-%'").to_table()["n"][0]
+    assert upper == tap.search("SELECT COUNT(*) AS n FROM ocvo.spectrum "
+                               "WHERE survey LIKE 'lamost-%'").to_table()["n"][0] > 0
+    names = list(tap.search("SELECT cluster_name FROM ocvo.cluster ORDER BY cluster_name")
+                 .to_table()["cluster_name"])
+    page = tap.search("SELECT cluster_name FROM ocvo.cluster ORDER BY cluster_name "
+                      "OFFSET 3").to_table()
+    assert list(page["cluster_name"]) == names[3:]
+    row = tap.search("SELECT TOP 1 dist50, IN_UNIT(dist50, 'kpc') AS dist_kpc "
+                     "FROM ocvo.cluster WHERE dist50 IS NOT NULL").to_table()[0]
+    assert row["dist_kpc"] == pytest.approx(row["dist50"] / 1000, rel=1e-6)
+
+
+def test_stilts_tapquery_with_not_equal(service):
+    """A TOPCAT-style client (STILTS tapquery, sync) sends <> as typed."""
+    report = _stilts("tapquery", f"tapurl={service.tap_url}", f"adql={NOT_EQUAL}",
+                     "sync=true", "ofmt=csv", timeout=120)
+    expected = service.query_value("SELECT count(*) FROM ocvo.cluster WHERE n_flag1 <> n_all")
+    assert report.split() == ["n", expected], report
+
+
 # ------------------------------------------------------------------ cone search
 @pytest.mark.parametrize("service_id, table", [("cone", "cluster"), ("mcone", "member")])
 def test_cone_search(service, tap, richest, service_id, table):
