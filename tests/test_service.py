@@ -320,6 +320,18 @@ def test_tap_schema_foreign_keys(tap):
             ("ocvo.spectrum", "source_id", "ocvo.member")} <= found
 
 
+def test_pyvo_sees_foreign_keys_per_table(tap):
+    """pyvo reads /tap/tables/<table>: its keys are the ones TAP_SCHEMA.keys has."""
+    expected = {"ocvo.member": {("ocvo.cluster", (("cluster_name", "cluster_name"),))},
+                "ocvo.spectrum": {("ocvo.member", (("source_id", "source_id"),))},
+                "ocvo.binary_candidate": {("ocvo.cluster", (("cluster_a", "cluster_name"),)),
+                                          ("ocvo.cluster", (("cluster_b", "cluster_name"),))}}
+    for name, keys in expected.items():
+        found = {(fk.targettable, tuple((c.fromcolumn, c.targetcolumn) for c in fk.fkcolumns))
+                 for fk in tap.tables[name].foreignkeys}
+        assert found == keys, name
+
+
 # ------------------------------------------------------------------ validators
 def test_dachs_val_is_clean(service):
     result = service.dachs("val", "ocvo/q", check=False)
@@ -383,6 +395,96 @@ def test_oai_pmh_records_validate_against_dachs_schemata(service):
          "print(errors or 'valid')\nsys.exit(1 if errors else 0)"],
         input=records, capture_output=True, env=service.dachs_env(), timeout=300)
     assert check.returncode == 0, (check.stdout + check.stderr).decode()[-3000:]
+
+
+# ------------------------------------------------------------------ site metadata
+VOSI_PATHS = ["/tap/capabilities", "/tap/tables", "/tap/availability",
+              "/ocvo/q/cone/capabilities", "/ocvo/q/mcone/capabilities",
+              "/tap/tables/ocvo.member"]
+VR = "{http://www.ivoa.net/xml/VOResource/v1.0}"
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.read()
+
+
+def _oai_records(service) -> list:
+    """The ivo_vor resource elements of OAI-PMH ListRecords."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(_get(f"{service.url}/oai.xml?verb=ListRecords&metadataPrefix=ivo_vor"))
+    return [el for el in root.iter() if el.tag.endswith("}Resource") or el.tag == "Resource"]
+
+
+def _text(resource, path: str) -> list[str]:
+    return [(el.text or "").strip() for el in resource.iterfind(path)]
+
+
+def test_no_dachs_placeholders_in_registry_or_vosi(service):
+    from ingest.service.site import DACHS_PLACEHOLDERS
+
+    documents = {"OAI-PMH ListRecords": _get(
+        f"{service.url}/oai.xml?verb=ListRecords&metadataPrefix=ivo_vor").decode()}
+    documents.update({path: _get(service.url + path).decode() for path in VOSI_PATHS})
+    found = [(where, p) for where, text in documents.items()
+             for p in DACHS_PLACEHOLDERS if p in text]
+    assert found == []
+    assert "ocvo.local" in documents["OAI-PMH ListRecords"]
+
+
+def test_registry_records_have_creators_coverage_and_content_level(service):
+    records = {(_text(r, "identifier") or [""])[0]: r for r in _oai_records(service)}
+    tap_record = records["ivo://ocvo.local/tap"]
+    cone = records["ivo://ocvo.local/ocvo/q/cone"]
+    for record in (tap_record, cone):
+        creators = _text(record, "curation/creator/name")
+        assert creators and not [c for c in creators if "et al" in c or not c]
+        assert _text(record, "content/contentLevel") == ["Research"]
+        assert _text(record, "coverage/temporal") == ["55858 60125"]
+        assert _text(record, "coverage/spectral") == ["2.2072e-19 5.3688e-19"]
+        assert _text(record, "coverage/waveband") == ["Optical"]
+    assert set(_text(cone, "curation/creator/name")) >= {"Fu, X.", "Bragaglia, A.", "Liu, C."}
+    assert _text(cone, "coverage/spatial")[0].startswith(("5/", "6/", "4/"))
+    assert "open-star-clusters" in _text(tap_record, "content/subject")
+
+
+def _marked_everywhere(service, tap) -> dict[str, bool]:
+    """Where the SIMULATED marking shows: registry title, TAP_SCHEMA, VOTable INFO."""
+    from ingest.service.site import SIMULATED_NOTE
+
+    record = next(r for r in _oai_records(service)
+                  if _text(r, "identifier") == ["ivo://ocvo.local/ocvo/q/cone"])
+    descriptions = tap.search("SELECT description FROM TAP_SCHEMA.tables "
+                              "WHERE table_name LIKE 'ocvo.%'").to_table()["description"]
+    result = tap.search("SELECT TOP 1 * FROM ocvo.member")
+    infos = [info for info in result.votable.resources[0].infos
+             if info.name in ("src_res", "src_table")]
+    return {"title": _text(record, "title")[0].startswith("SIMULATED: "),
+            "tables": all(str(d).startswith(SIMULATED_NOTE.strip()) for d in descriptions),
+            "tables_none": not any("SIMULATED" in str(d) for d in descriptions),
+            "infos": len(infos) == 2 and all(
+                str(i.content).strip().startswith(SIMULATED_NOTE.strip()) for i in infos)}
+
+
+def test_simulated_catalogue_is_marked_and_real_one_is_not(service, demo_ingest, tap,
+                                                           tmp_path):
+    from ingest.service.publish import publish
+
+    assert json.loads((demo_ingest / "manifest.json").read_text())["simulated_input"]
+    marked = _marked_everywhere(service, tap)
+    assert marked == {"title": True, "tables": True, "tables_none": False, "infos": True}
+    real = _copy_of(demo_ingest, tmp_path)
+    record = json.loads((real / "manifest.json").read_text())
+    record["simulated_input"] = False
+    (real / "manifest.json").write_text(json.dumps(record))
+    try:
+        publish(real, service, say=lambda message: None)
+        unmarked = _marked_everywhere(service, tap)
+        assert unmarked == {"title": False, "tables": False, "tables_none": True,
+                            "infos": False}
+    finally:
+        publish(demo_ingest, service, say=lambda message: None)
 
 
 # ------------------------------------------------------------------ atomic publication

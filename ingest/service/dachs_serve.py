@@ -17,6 +17,15 @@ it knows.  Async TAP jobs run in a child process (``gavo taprun``): that
 child is started through this file too (``dachs_serve.py taprun JOBID``) so
 sync, async and examples all parse the same ADQL.
 
+Foreign keys per table.  DaCHS 2.7's VOSI response for one table
+(``/tap/tables/ocvo.member``; gavo/web/vosi.py, VOSITableResponse._getTree)
+calls ``tableset.getTableForTableDef(self.tableDef, [], ...)``: with no
+target names every foreign key is dropped, so pyvo's
+``tap.tables['ocvo.member'].foreignkeys`` and TOPCAT's per-table metadata
+see none, while ``/tap/tables`` and TAP_SCHEMA.keys list them.  Here the
+targets of the table's ADQL-queryable keys (``ForeignKey.isADQLKey``) are
+passed, as the whole-tableset response does.
+
 Two changes for latency, both measured with ``bench/bench_publish.py`` (see
 docs/service.md):
 
@@ -38,8 +47,9 @@ from twisted.internet import reactor
 from gavo import adql, base
 from gavo.adql import grammar, nodes
 from gavo.protocols import tap
+from gavo.registry import tableset
 from gavo.user import cli, serve
-from gavo.web import common, root
+from gavo.web import common, root, vosi
 
 # Parsing builds the ADQL grammar; no table is looked up.
 WARM_QUERY = "SELECT TOP 1 * FROM t WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(0, 0, 1))"
@@ -116,6 +126,13 @@ def refreezing(reload, rd_ids: tuple[str, ...]):
     return reload_then_refreeze
 
 
+def table_with_foreign_keys(response, request):
+    """VOSITableResponse._getTree, keeping the keys to other TAP tables (see above)."""
+    targets = [fk.destTableName.lower() for fk in response.tableDef.foreignKeys
+               if fk.isADQLKey]
+    return tableset.getTableForTableDef(response.tableDef, targets, rootElement=vosi.VTM.table)
+
+
 def run_tap_job(job_id: str) -> None:
     """DaCHS's ``gavo taprun JOBID`` with the adapted ADQL grammar."""
     accept_not_equal()
@@ -129,6 +146,7 @@ elif __name__ == "__main__":
     preload = (sys.argv[1], "//tap")
     accept_not_equal()
     tap.TAPTransitions.getCommandLine = lambda self, wjob: taprun_through_this_file(wjob)
+    vosi.VOSITableResponse._getTree = table_with_foreign_keys
     root.site.requestFactory = RequestWithoutNagle
     serve._reloadConfig = refreezing(serve._reloadConfig, preload)
     reactor.callWhenRunning(warm_and_freeze, preload)
