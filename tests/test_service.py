@@ -332,6 +332,24 @@ def test_pyvo_sees_foreign_keys_per_table(tap):
         assert found == keys, name
 
 
+def test_votables_declare_icrs_and_epoch(service, tmp_path):
+    """rd.xml's STC reaches TAP results as COOSYS, read back by astropy."""
+    from astropy.io.votable import parse
+
+    query = "SELECT TOP 3 source_id, ra, dec, ra_obs, dec_obs FROM ocvo.member"
+    path = tmp_path / "member.vot"
+    path.write_bytes(_get(f"{service.url}/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY="
+                          + urllib.parse.quote(query)))
+    votable = parse(str(path))
+    systems = {c.ID: c for r in votable.iter_resources() for c in r.coordinate_systems}
+    systems.update({c.ID: c for c in votable.iter_coosys()})
+    fields = {f.name: f for f in votable.get_first_table().fields}
+    gaia, fibre = systems[fields["ra"].ref], systems[fields["ra_obs"].ref]
+    assert (gaia.system, gaia.epoch) == ("ICRS", "J2016.0")
+    assert fields["dec"].ref == fields["ra"].ref
+    assert fibre.system == "ICRS" and fibre.epoch is None
+
+
 # ------------------------------------------------------------------ validators
 def test_dachs_val_is_clean(service):
     result = service.dachs("val", "ocvo/q", check=False)
