@@ -22,6 +22,9 @@ import numpy as np
 RD_PATH = Path(__file__).resolve().parent.parent / "rd.xml"
 
 _MACRO = re.compile(r"\\([A-Za-z_][A-Za-z_0-9]+)")
+# Per-publication macros (the SIMULATED marking, ingest/service/site.py):
+# empty outside a served instance.
+_PUBLICATION_MACROS = {"simulatedNote": "", "simulatedTag": ""}
 
 # DaCHS column types -> numpy dtypes used in the FITS outputs.
 _NUMPY_TYPES = {
@@ -138,8 +141,8 @@ def load_tables(rd_path: Path = RD_PATH) -> dict[str, Table]:
     tables = {}
     for element in root.iter("table"):
         name = element.get("id")
-        description = " ".join(
-            (element.findtext("meta[@name='description']") or "").split())
+        description = " ".join(_expand(
+            element.findtext("meta[@name='description']") or "", _PUBLICATION_MACROS).split())
         primary = tuple(p.strip() for p in element.get("primary", "").split(",") if p.strip())
         tables[name] = Table(name, description, primary, tuple(_columns(element)))
     return tables

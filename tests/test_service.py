@@ -132,6 +132,64 @@ def test_server_row_limit_overflow_warns(tap):
     assert result.query_status == "OVERFLOW"
 
 
+# ------------------------------------------------------------------ ADQL syntax
+NOT_EQUAL = "SELECT COUNT(*) AS n FROM ocvo.cluster WHERE n_flag1 <> n_all"
+BANG_EQUAL = "SELECT COUNT(*) AS n FROM ocvo.cluster WHERE n_flag1 != n_all"
+
+
+def test_standard_not_equal_sync_and_async(tap):
+    """ADQL's <> (what papers and TOPCAT use) means what DaCHS's != means."""
+    expected = int(tap.search(BANG_EQUAL).to_table()["n"][0])
+    assert 0 < expected < int(tap.search("SELECT COUNT(*) AS n FROM ocvo.cluster")
+                              .to_table()["n"][0])
+    assert int(tap.search(NOT_EQUAL).to_table()["n"][0]) == expected
+    job = tap.submit_job(NOT_EQUAL)
+    try:
+        job.run()
+        job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+        assert job.phase == "COMPLETED", job.phase
+        assert int(job.fetch_result().to_table()["n"][0]) == expected
+    finally:
+        job.delete()
+
+
+def test_not_equal_with_a_geometry_function(tap, richest):
+    """1 <> CONTAINS(...) is DaCHS's booleanised NOT CONTAINS, as 1 != CONTAINS(...) is."""
+    circle = f"CIRCLE({richest['ra']}, {richest['dec']}, 1)"
+    counts = [int(tap.search(f"SELECT COUNT(*) AS n FROM ocvo.member WHERE 1 {op} "
+                             f"CONTAINS(POINT(ra, dec), {circle})").to_table()["n"][0])
+              for op in ("<>", "!=", "=")]
+    total = int(tap.search("SELECT COUNT(*) AS n FROM ocvo.member").to_table()["n"][0])
+    assert counts[0] == counts[1] == total - counts[2] and counts[2] > 0
+
+
+def test_other_adql21_syntax_topcat_users_type(tap):
+    """||, ILIKE, OFFSET and IN_UNIT work and mean what ADQL 2.1 says."""
+    joined = tap.search("SELECT TOP 1 cluster_name || '/' || survey AS s, cluster_name, "
+                        "survey FROM ocvo.spectrum ORDER BY obsid").to_table()[0]
+    assert joined["s"] == f"{joined['cluster_name']}/{joined['survey']}"
+    upper = tap.search("SELECT COUNT(*) AS n FROM ocvo.spectrum "
+                       "WHERE survey ILIKE 'LAMOST-%'").to_table()["n"][0]
+    assert upper == tap.search("SELECT COUNT(*) AS n FROM ocvo.spectrum "
+                               "WHERE survey LIKE 'lamost-%'").to_table()["n"][0] > 0
+    names = list(tap.search("SELECT cluster_name FROM ocvo.cluster ORDER BY cluster_name")
+                 .to_table()["cluster_name"])
+    page = tap.search("SELECT cluster_name FROM ocvo.cluster ORDER BY cluster_name "
+                      "OFFSET 3").to_table()
+    assert list(page["cluster_name"]) == names[3:]
+    row = tap.search("SELECT TOP 1 dist50, IN_UNIT(dist50, 'kpc') AS dist_kpc "
+                     "FROM ocvo.cluster WHERE dist50 IS NOT NULL").to_table()[0]
+    assert row["dist_kpc"] == pytest.approx(row["dist50"] / 1000, rel=1e-6)
+
+
+def test_stilts_tapquery_with_not_equal(service):
+    """A TOPCAT-style client (STILTS tapquery, sync) sends <> as typed."""
+    report = _stilts("tapquery", f"tapurl={service.tap_url}", f"adql={NOT_EQUAL}",
+                     "sync=true", "ofmt=csv", timeout=120)
+    expected = service.query_value("SELECT count(*) FROM ocvo.cluster WHERE n_flag1 <> n_all")
+    assert report.split() == ["n", expected], report
+
+
 # ------------------------------------------------------------------ cone search
 @pytest.mark.parametrize("service_id, table", [("cone", "cluster"), ("mcone", "member")])
 def test_cone_search(service, tap, richest, service_id, table):
@@ -262,6 +320,35 @@ def test_tap_schema_foreign_keys(tap):
             ("ocvo.spectrum", "source_id", "ocvo.member")} <= found
 
 
+def test_pyvo_sees_foreign_keys_per_table(tap):
+    """pyvo reads /tap/tables/<table>: its keys are the ones TAP_SCHEMA.keys has."""
+    expected = {"ocvo.member": {("ocvo.cluster", (("cluster_name", "cluster_name"),))},
+                "ocvo.spectrum": {("ocvo.member", (("source_id", "source_id"),))},
+                "ocvo.binary_candidate": {("ocvo.cluster", (("cluster_a", "cluster_name"),)),
+                                          ("ocvo.cluster", (("cluster_b", "cluster_name"),))}}
+    for name, keys in expected.items():
+        found = {(fk.targettable, tuple((c.fromcolumn, c.targetcolumn) for c in fk.fkcolumns))
+                 for fk in tap.tables[name].foreignkeys}
+        assert found == keys, name
+
+
+def test_votables_declare_icrs_and_epoch(service, tmp_path):
+    """rd.xml's STC reaches TAP results as COOSYS, read back by astropy."""
+    from astropy.io.votable import parse
+
+    query = "SELECT TOP 3 source_id, ra, dec, ra_obs, dec_obs FROM ocvo.member"
+    path = tmp_path / "member.vot"
+    path.write_bytes(_get(f"{service.url}/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY="
+                          + urllib.parse.quote(query)))
+    votable = parse(str(path))
+    systems = {c.ID: c for c in votable.iter_coosys()}
+    fields = {f.name: f for f in votable.get_first_table().fields}
+    gaia, fibre = systems[fields["ra"].ref], systems[fields["ra_obs"].ref]
+    assert (gaia.system, gaia.epoch) == ("ICRS", "J2016.0")
+    assert fields["dec"].ref == fields["ra"].ref
+    assert fibre.system == "ICRS" and fibre.epoch is None
+
+
 # ------------------------------------------------------------------ validators
 def test_dachs_val_is_clean(service):
     result = service.dachs("val", "ocvo/q", check=False)
@@ -325,6 +412,97 @@ def test_oai_pmh_records_validate_against_dachs_schemata(service):
          "print(errors or 'valid')\nsys.exit(1 if errors else 0)"],
         input=records, capture_output=True, env=service.dachs_env(), timeout=300)
     assert check.returncode == 0, (check.stdout + check.stderr).decode()[-3000:]
+
+
+# ------------------------------------------------------------------ site metadata
+VOSI_PATHS = ["/tap/capabilities", "/tap/tables", "/tap/availability",
+              "/ocvo/q/cone/capabilities", "/ocvo/q/mcone/capabilities",
+              "/tap/tables/ocvo.member"]
+VR = "{http://www.ivoa.net/xml/VOResource/v1.0}"
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.read()
+
+
+def _oai_records(service) -> list:
+    """The ivo_vor resource elements of OAI-PMH ListRecords."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(_get(f"{service.url}/oai.xml?verb=ListRecords&metadataPrefix=ivo_vor"))
+    return [el for el in root.iter() if el.tag.endswith("}Resource") or el.tag == "Resource"]
+
+
+def _text(resource, path: str) -> list[str]:
+    return [(el.text or "").strip() for el in resource.iterfind(path)]
+
+
+def test_no_dachs_placeholders_in_registry_or_vosi(service):
+    from ingest.service.site import DACHS_PLACEHOLDERS
+
+    documents = {"OAI-PMH ListRecords": _get(
+        f"{service.url}/oai.xml?verb=ListRecords&metadataPrefix=ivo_vor").decode()}
+    documents.update({path: _get(service.url + path).decode() for path in VOSI_PATHS})
+    found = [(where, p) for where, text in documents.items()
+             for p in DACHS_PLACEHOLDERS if p in text]
+    assert found == []
+    assert "ocvo.local" in documents["OAI-PMH ListRecords"]
+
+
+def test_registry_records_have_creators_coverage_and_content_level(service):
+    records = {(_text(r, "identifier") or [""])[0]: r for r in _oai_records(service)}
+    tap_record = records["ivo://ocvo.local/tap"]
+    cone = records["ivo://ocvo.local/ocvo/q/cone"]
+    for record in (tap_record, cone):
+        creators = _text(record, "curation/creator/name")
+        assert creators and not [c for c in creators if "et al" in c or not c]
+        assert _text(record, "content/contentLevel") == ["Research"]
+        assert _text(record, "coverage/temporal") == ["55858 60125"]
+        assert _text(record, "coverage/spectral") == ["2.2072e-19 5.3688e-19"]
+        assert _text(record, "coverage/waveband") == ["Optical"]
+    assert set(_text(cone, "curation/creator/name")) >= {"Fu, X.", "Bragaglia, A.", "Liu, C."}
+    assert _text(cone, "coverage/spatial")[0].startswith(("5/", "6/", "4/"))
+    assert "open-star-clusters" in _text(tap_record, "content/subject")
+
+
+def _marked_everywhere(service, tap) -> dict[str, bool]:
+    """Where the SIMULATED marking shows: registry title, TAP_SCHEMA, VOTable INFO."""
+    from ingest.service.site import SIMULATED_NOTE
+
+    record = next(r for r in _oai_records(service)
+                  if _text(r, "identifier") == ["ivo://ocvo.local/ocvo/q/cone"])
+    descriptions = tap.search("SELECT description FROM TAP_SCHEMA.tables "
+                              "WHERE table_name LIKE 'ocvo.%'").to_table()["description"]
+    result = tap.search("SELECT TOP 1 * FROM ocvo.member")
+    infos = [info for info in result.votable.resources[0].infos
+             if info.name in ("src_res", "src_table")]
+    return {"title": _text(record, "title")[0].startswith("SIMULATED: "),
+            "tables": all(str(d).startswith(SIMULATED_NOTE.strip()) for d in descriptions),
+            "tables_none": not any("SIMULATED" in str(d) for d in descriptions),
+            "infos": len(infos) == 2 and all(
+                " ".join(str(i.content).split()).startswith(SIMULATED_NOTE.strip())
+                for i in infos)}
+
+
+def test_simulated_catalogue_is_marked_and_real_one_is_not(service, demo_ingest, tap,
+                                                           tmp_path):
+    from ingest.service.publish import publish
+
+    assert json.loads((demo_ingest / "manifest.json").read_text())["simulated_input"]
+    marked = _marked_everywhere(service, tap)
+    assert marked == {"title": True, "tables": True, "tables_none": False, "infos": True}
+    real = _copy_of(demo_ingest, tmp_path)
+    record = json.loads((real / "manifest.json").read_text())
+    record["simulated_input"] = False
+    (real / "manifest.json").write_text(json.dumps(record))
+    try:
+        publish(real, service, say=lambda message: None)
+        unmarked = _marked_everywhere(service, tap)
+        assert unmarked == {"title": False, "tables": False, "tables_none": True,
+                            "infos": False}
+    finally:
+        publish(demo_ingest, service, say=lambda message: None)
 
 
 # ------------------------------------------------------------------ atomic publication

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ServiceError
+from .site import defaultmeta_text, load_site, marking_stream, tap_metadata_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 RD_FILE = ROOT / "rd.xml"
@@ -187,12 +188,13 @@ class Instance:
 
     # ------------------------------------------------------------- DaCHS
     def _write_settings(self) -> None:
-        """gavo.rc for this instance; rewritten each time so port changes take effect."""
+        """gavo.rc for this instance; rewritten each time so port or site changes take effect."""
         group = grp.getgrgid(os.getegid()).gr_name
+        site = load_site()
         text = (f"[general]\nrootDir: {self.dachs_root}\ngroup: {group}\n"
                 f"[web]\nbindAddress: 127.0.0.1\nserverPort: {self.web_port}\n"
-                f"serverURL: {self.url}\nuser:\nsitename: Open clusters x LAMOST (ocvo)\n"
-                "[ivoa]\nauthority: ocvo.example.org\n")
+                f"serverURL: {site.server_url(self.web_port)}\nuser:\nsitename: {site.name}\n"
+                f"[ivoa]\nauthority: {site.authority}\n")
         self.state.mkdir(parents=True, exist_ok=True)
         self.settings_file.write_text(text)
         (self.state / SETTINGS_FILE).write_text(
@@ -244,16 +246,37 @@ class Instance:
             link.symlink_to(target)
         (self.resdir / "data").mkdir(exist_ok=True)
 
-    def _write_userconfig(self) -> None:
-        """etc/userconfig.rd: DaCHS's default with our examples fed into /tap/examples."""
-        default = self.dachs("admin", "dumpDF", "//userconfig").stdout
-        text, found = re.subn(
-            r'<STREAM id="tapexamples">.*?</STREAM>',
-            f'<STREAM id="tapexamples"><FEED source="{RD_NAME}/examples#tapexamples"/></STREAM>',
-            default, flags=re.S)
-        if found != 1:
-            raise ServiceError("DaCHS's //userconfig has no tapexamples STREAM to extend")
-        (self.dachs_root / "etc" / "userconfig.rd").write_text(text)
+    def served_simulated(self) -> bool:
+        """Whether the catalogue served now came from the simulator (data/publication.json)."""
+        record = self.resdir / "data" / "publication.json"
+        return bool(record.exists() and json.loads(record.read_text()).get("simulated_input"))
+
+    def write_site_metadata(self, simulated: bool) -> None:
+        """defaultmeta.txt and userconfig.rd from site.toml, SIMULATED marking if ``simulated``.
+
+        userconfig.rd is DaCHS's default with our examples in /tap/examples,
+        the TAP record's metadata and the ``ocvo-marking`` macros that rd.xml
+        prefixes its title and descriptions with.
+        """
+        site = load_site()
+        etc = self.dachs_root / "etc"
+        created = self.state / "created"
+        if not created.exists():
+            created.write_text(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
+        (etc / "defaultmeta.txt").write_text(
+            defaultmeta_text(site, site.server_url(self.web_port), created.read_text()))
+        text = self.dachs("admin", "dumpDF", "//userconfig").stdout
+        replacements = {
+            r'<STREAM id="tapexamples">.*?</STREAM>':
+                f'<STREAM id="tapexamples"><FEED source="{RD_NAME}/examples#tapexamples"/>'
+                '</STREAM>',
+            r'<NXSTREAM id="tapdescription">.*?</NXSTREAM>':
+                tap_metadata_stream(site, simulated) + "\n  " + marking_stream(simulated)}
+        for pattern, replacement in replacements.items():
+            text, found = re.subn(pattern, lambda _: replacement, text, flags=re.S)
+            if found != 1:
+                raise ServiceError(f"DaCHS's //userconfig has no {pattern.split()[1]} to replace")
+        (etc / "userconfig.rd").write_text(text)
 
     def init(self) -> None:
         """Make the instance usable (idempotent): database, DaCHS tree, UAT cache, RD link."""
@@ -271,7 +294,7 @@ class Instance:
         # Offline, DaCHS cannot fetch the UAT: seed its cache with the subjects the RD uses.
         shutil.copyfile(RESDIR / "uat-stub.json", self.dachs_root / "cache" / UAT_CACHE)
         self._link_resdir()
-        self._write_userconfig()
+        self.write_site_metadata(self.served_simulated())
 
     # ------------------------------------------------------------- web server
     @property

@@ -222,6 +222,10 @@ def publish(out_dir: str | Path, instance: Instance,
 
     started = time.perf_counter()
     instance.init()
+    previously_simulated = instance.served_simulated()
+    # Before any import: DaCHS writes the (SIMULATED-marked or not) table
+    # descriptions into TAP_SCHEMA when it creates or refreshes the tables.
+    instance.write_site_metadata(bool(_read_manifest(out_dir).get("simulated_input")))
     step("instance", started)
 
     scratch = Path(tempfile.mkdtemp(prefix="publish-", dir=instance.state))
@@ -243,6 +247,7 @@ def publish(out_dir: str | Path, instance: Instance,
         try:
             instance.psql("-1", "-f", str(scratch / "copy.sql"))
         except ServiceError as exc:
+            instance.write_site_metadata(previously_simulated)
             state = ("the tables were just (re)created and stay empty" if created
                      else "the previous catalogue is unchanged and still served")
             raise PublishError(f"{out_dir}: the database import failed and was rolled "
