@@ -4,7 +4,7 @@ Why: ``dachs init`` writes etc/defaultmeta.txt with placeholders ("Your
 organisation's name", "Fill Out", "invalid@example.com", ...) and DaCHS's
 //userconfig falls back to "UNCONFIGURED" for the authority record; left as
 they are, they go into every OAI-PMH record and VOSI document.  This module
-renders one small TOML file (``OCVO_SITE`` or the repository's site.toml)
+renders one small TOML file (``OCVO_SITE`` or resdir/site.toml)
 into the three places DaCHS reads site metadata from: gavo.rc, defaultmeta.txt
 and the TAP service's metadata stream in userconfig.rd.
 """
@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from ..errors import ServiceError
 
-SITE_FILE = Path(__file__).resolve().parents[2] / "site.toml"
+SITE_FILE = Path(__file__).resolve().parents[2] / "resdir" / "site.toml"
 
 # What DaCHS writes when nobody configured the site (gavo/user/initdachs.py,
 # makeDefaultMeta, and //userconfig's metaString fallbacks).
