@@ -22,6 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-catalogue", type=Path, default=None, metavar="HUNT2024.csv",
                         help="draw cluster positions, distances, ages and extinctions from a real "
                              "Hunt & Reffert 2024 cluster table instead of the parametric model")
+    parser.add_argument("--member-variant", choices=["hunt2024", "positional", "cg20"],
+                        default="hunt2024",
+                        help="also write the member list without Gaia ids (positional) or with "
+                             "Gaia DR2 ids and epoch 2015.5 (cg20) (default: hunt2024 only)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     seed = config.defaults()["seed"] if args.seed is None else args.seed
     summary = simulate(args.preset, seed, args.out, progress=sys.stderr.isatty(),
-                       cluster_catalogue=args.cluster_catalogue)
+                       cluster_catalogue=args.cluster_catalogue,
+                       member_variant=args.member_variant)
     counts = summary["counts"]
     print(f"simulated preset {args.preset!r} (seed {seed}) into {args.out}: "
           f"{counts['clusters']} clusters, {counts['members']} member-table rows, "
