@@ -8,7 +8,9 @@ motion.  Members without a Gaia id (positional-only member lists, e.g. APOGEE-ba
 can only be matched by position, so every spectrum near them is a candidate, id or
 not.  With ``id_fallback`` a spectrum whose id matches no member (other Gaia release,
 a blended fibre labelled with the brighter neighbour's id) is also tried by position
-against the members that no spectrum matched by id.  Candidates come from a k-d tree on unit vectors queried with the radius
+against the members that no spectrum matched by id.  There the Gaia ids still tell
+which spectra are one star, so only mutually nearest (id, member) pairs are kept.
+Candidates come from a k-d tree on unit vectors queried with the radius
 enlarged by the largest proper-motion displacement; fast movers get a tree of their
 own so that one high-proper-motion star does not enlarge every query, and a grid-hash
 prefilter keeps the (mostly field-star) spectra with no member nearby out of the tree
@@ -171,6 +173,23 @@ def _fallback_members(members: pd.DataFrame, id_m: np.ndarray, id_fallback: bool
     return np.flatnonzero(candidate)
 
 
+def _one_star_per_member(spectra: pd.DataFrame, spec_pos: np.ndarray, member_pos: np.ndarray,
+                         sep: np.ndarray) -> np.ndarray:
+    """Mask of the (spectrum with a Gaia id, member) pairs that pair mutually nearest stars.
+
+    A member is one star and a Gaia id names one star, so among the ids found near a
+    member only the nearest can be the member (the others are neighbours observed on
+    their own), and an id near several members is given to the nearest of them."""
+    pairs = pd.DataFrame({"sid": spectra["source_id"].to_numpy()[spec_pos].astype(np.int64),
+                          "m": member_pos, "sep": sep})
+    closest = pairs.groupby(["sid", "m"], sort=False)["sep"].min().reset_index()
+    best_member = closest.loc[closest.groupby("sid")["sep"].idxmin(), ["sid", "m"]]
+    best_id = closest.loc[closest.groupby("m")["sep"].idxmin(), ["sid", "m"]]
+    mutual = best_member.merge(best_id, on=["sid", "m"])
+    keys = pd.MultiIndex.from_frame(pairs[["sid", "m"]])
+    return keys.isin(pd.MultiIndex.from_frame(mutual))
+
+
 def match(members: pd.DataFrame, spectra: pd.DataFrame, radius_arcsec: float = 3.5,
           gaia_epoch: float = 2016.0, id_fallback: bool = False) -> pd.DataFrame:
     """Member-spectrum pairs: spec_index, member_index (row labels), match_method, match_sep.
@@ -188,6 +207,8 @@ def match(members: pd.DataFrame, spectra: pd.DataFrame, radius_arcsec: float = 3
     extra_s, extra_m, extra_sep = _position_pairs(
         members, spectra, _unmatched_ids(spectra, id_s),
         _fallback_members(members, id_m, id_fallback), radius_arcsec, gaia_epoch)
+    nearest = _one_star_per_member(spectra, extra_s, extra_m, extra_sep)
+    extra_s, extra_m, extra_sep = extra_s[nearest], extra_m[nearest], extra_sep[nearest]
     pos_s, pos_m = np.concatenate([pos_s, extra_s]), np.concatenate([pos_m, extra_m])
     pos_sep = np.concatenate([pos_sep, extra_sep])
     method = np.concatenate([np.full(len(id_s), "source_id", dtype=object),

@@ -383,13 +383,13 @@ def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
 
 
 def _check_matches(pairs: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataFrame,
-                   config: dict, epoch: float,
+                   config: dict, release: str,
                    files: tuple[Path | str, Sequence[Path | str]]) -> None:
     """Stop, naming both inputs, when ids never match but positions do (two Gaia releases)
     or when nothing matched at all: either would publish an empty or gutted catalogue."""
     from .crossmatch import id_spectra_on_id_members
 
-    xm = config["crossmatch"]
+    xm, epoch = config["crossmatch"], gaia_epoch(release, config)
     member_file, spectrum_files = files[0], ", ".join(str(p) for p in files[1])
     by_id = (pairs["match_method"] == "source_id").any()
     if not by_id and not xm["id_fallback"]:
@@ -398,7 +398,8 @@ def _check_matches(pairs: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataF
             raise InputError(member_file, f"no Gaia source_id of the spectra ({spectrum_files}) "
                              f"matches a member id, yet {coincident} spectra with ids lie within "
                              f"{xm['radius_arcsec']}\" of members with ids: the files probably "
-                             "use different Gaia releases (e.g. DR2 members against DR3 ids). "
+                             f"use different Gaia releases (member ids read as Gaia {release}; "
+                             "e.g. DR2 members against DR3 ids). "
                              "Use ids of one release, or set crossmatch.id_fallback = true to "
                              "match such spectra by position", column="source_id")
     if pairs.empty:
@@ -411,21 +412,21 @@ def _check_matches(pairs: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataF
 def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataFrame,
                      config: dict, rejections: dict[str, int], clock: StageClock,
                      files: tuple[Path | str, Sequence[Path | str]] = ("members", ("spectra",)),
-                     epoch: float | None = None
+                     gaia_release: str = "DR3"
                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Crossmatch, QC, combination and Monte Carlo estimates: (cluster, member, spectrum) rows.
 
-    ``files`` (member file, spectrum files) name the inputs in errors; ``epoch`` is the
-    members' Gaia epoch (default: the configured DR3 epoch)."""
+    ``files`` (member file, spectrum files) name the inputs in errors; ``gaia_release``
+    of the member ids sets the epoch of their positions."""
     from .crossmatch import match
     from .estimation import estimate
     from .quality import absolute_gmag
 
     with clock.stage("crossmatch"):
         xm = config["crossmatch"]
-        epoch = xm["gaia_epoch"] if epoch is None else epoch
-        pairs = match(members, spectra, xm["radius_arcsec"], epoch, xm["id_fallback"])
-        _check_matches(pairs, members, spectra, config, epoch, files)
+        pairs = match(members, spectra, xm["radius_arcsec"], gaia_epoch(gaia_release, config),
+                      xm["id_fallback"])
+        _check_matches(pairs, members, spectra, config, gaia_release, files)
         rejections["spectra_unmatched"] = int(len(spectra) - pairs["spec_index"].nunique())
     with clock.stage("spectrum_qc"):
         raw, checked, qc_counts = matched_spectra(spectra, pairs, config)
@@ -483,7 +484,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
                 clusters, members, entries, catalogue, colmap, cfg, rejections)
         cluster_table, stars, spectrum_table = catalogue_tables(
             cluster_in, member_in, spectra_in, cfg, rejections, clock,
-            (members, [p for p, _ in entries]), gaia_epoch(member_release, cfg))
+            (members, [p for p, _ in entries]), member_release)
         cluster_table, products = science_products(cluster_table, literature, cfg, seed,
                                                    progress, clock)
         tables = {"cluster": cluster_table, "member": stars, "spectrum": spectrum_table,
@@ -494,7 +495,9 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
                 path = writers.write_table(tables[name], name, tmp / f"{name}.fits")
                 outputs[name] = manifest.output_record(path, len(tables[name]))
             summary = summarise(tables, rejections, cfg)
-            summary["gaia_releases"] = {"members": member_release, "spectra": spectrum_releases,
+            summary["gaia_releases"] = {"members": member_release,
+                                        "member_epoch": gaia_epoch(member_release, cfg),
+                                        "spectra": spectrum_releases,
                                         "warnings": release_warnings(member_release,
                                                                      spectrum_releases)}
             record = manifest.build(
