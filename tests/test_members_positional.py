@@ -199,3 +199,17 @@ def test_a_run_that_would_publish_no_cluster_stops(positional_sim, tmp_path):
     with pytest.raises(InputError, match="would publish 0 clusters"):
         run_ingest(**args, out=tmp_path / "out", config=fast_config(), progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_member_file_without_any_id_column_is_read_not_rejected(positional_sim):
+    # Before: every such member was dropped as members_no_source_id and the run
+    # "succeeded" with 0 clusters.  Read with the plain Hunt map (no member_id mapped).
+    rejections: dict[str, int] = {}
+    args = ingest_arguments(positional_sim, "positional")
+    _, members, _ = pipeline.read_inputs(
+        args["clusters"], args["members"], pipeline._spectra_entries(args["spectra"], None),
+        "hunt2024", None, fast_config(), rejections)
+    listed = Table.read(args["members"])
+    assert len(members) == int(np.sum(np.asarray(listed["Prob"]) > 0.5))
+    assert "members_no_source_id" not in rejections
+    assert members["member_key"].str.fullmatch(r"[a-z0-9]+:\d{3}\.\d{6}[+-]\d{2}\.\d{6}").all()
