@@ -45,8 +45,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
                  "pmra", "s_pmra", "pmdec", "s_pmdec", "plx", "s_plx", "dist16", "dist50",
                  "dist84", "logage50", "av50", "rv_lit", "rv_lit_err", "n_rv_lit",
                  "all_names"),
-    "members": ("cluster", "source_id", "member_id", "prob", "ra", "dec", "pmra", "pmra_err", "pmdec",
-                "pmdec_err", "plx", "plx_err", "gmag", "bp_rp"),
+    "members": ("cluster", "source_id", "member_id", "prob", "ra", "dec", "pmra", "pmra_err",
+                "pmdec", "pmdec_err", "plx", "plx_err", "gmag", "bp_rp"),
     "spectra": ("obsid", "star_id", "source_id", "gp_id", "ra", "dec", "epoch", "band",
                 "snr", "rv", "rv_err", "rv_flag")
                + tuple(f for p in SPECTRUM_PARAMETERS[1:] for f in (p, f"{p}_err")),

@@ -113,8 +113,8 @@ def fast_config(**crossmatch) -> dict:
     return cfg
 
 
-def catalogue(sim, variant: str, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(cluster rows, member rows, rejections) of the simulation read as ``variant``."""
+def catalogue(sim, variant: str, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(cluster, member, spectrum) rows of the simulation read as ``variant``."""
     args = ingest_arguments(sim, variant)
     rejections: dict[str, int] = {}
     entries = pipeline._spectra_entries(args["spectra"], None)
@@ -122,10 +122,10 @@ def catalogue(sim, variant: str, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame,
         args["clusters"], args["members"], entries, args["catalogue"], args.get("colmap"),
         cfg, rejections)
     release = pipeline.member_gaia_release(args["catalogue"], args.get("colmap"))
-    cluster_table, stars, _ = pipeline.catalogue_tables(
+    assert "members_no_source_id" not in rejections
+    return pipeline.catalogue_tables(
         clusters, members, spectra, cfg, rejections, pipeline.StageClock(progress=False),
         (args["members"], [p for p, _ in entries]), release)
-    return cluster_table, stars, rejections
 
 
 PULL_COUNTS = {"rv": "n_flag1", "fe_h": "fe_h_num"}
@@ -162,9 +162,11 @@ def cg20_sim(tmp_path_factory):
 
 
 def test_positional_member_list_recovers_cluster_rv_and_feh(positional_sim):
-    cluster_table, stars, rejections = catalogue(positional_sim, "positional", fast_config())
-    assert "members_no_source_id" not in rejections
-    assert stars["source_id"].isna().all()
+    cluster_table, stars, spectrum = catalogue(positional_sim, "positional", fast_config())
+    assert stars["source_id"].isna().all() and spectrum["source_id"].isna().all()
+    assert stars["member_key"].is_unique                      # the member table's key
+    assert not spectrum.duplicated(["obsid", "member_key"]).any()
+    assert set(spectrum["member_key"]) <= set(stars["member_key"])    # the foreign key
     own = Table.read(positional_sim / "members_positional.fits")[OWN_ID_COLUMN]
     assert set(stars["member_key"]) <= {str(i) for i in own}
     assert len(cluster_table) >= 150
@@ -189,6 +191,17 @@ def test_cg20_with_id_fallback_recovers_the_cluster_rvs(cg20_sim):
     assert stars["member_key"].str.startswith("Gaia DR2 ").all()
     assert len(cluster_table) >= 150
     assert_pulls_like_gaia_path(cluster_table, cg20_sim, ("rv",))
+
+
+def test_summary_shows_release_warnings():
+    from ingest.summary import format_summary
+
+    summary = {"out": "o", "row_counts": {"cluster": 1, "member": 1, "spectrum": 1},
+               "stars_by_flag": {"0": 1, "1": 0, "12": 0}, "clusters_with_rv": 0,
+               "clusters_good_flag12": 0, "good_min_flag12": 3, "rv_variable_stars": 0,
+               "rv_offsets": {}, "rejections": {},
+               "gaia_releases": {"warnings": ["s.csv: Gaia DR2 ids against DR3 member ids"]}}
+    assert "  warning: s.csv: Gaia DR2 ids against DR3 member ids" in format_summary(summary)
 
 
 def test_a_run_that_would_publish_no_cluster_stops(positional_sim, tmp_path):

@@ -259,7 +259,7 @@ def test_tap_schema_foreign_keys(tap):
     found = {(str(r["from_table"]), str(r["from_column"]), str(r["target_table"]))
              for r in keys}
     assert {("ocvo.member", "cluster_name", "ocvo.cluster"),
-            ("ocvo.spectrum", "source_id", "ocvo.member")} <= found
+            ("ocvo.spectrum", "member_key", "ocvo.member")} <= found
 
 
 # ------------------------------------------------------------------ validators
