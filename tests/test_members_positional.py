@@ -17,7 +17,6 @@ from ingest.crossmatch import match
 from ingest.errors import InputError
 from ingest.pipeline import run_ingest
 from ingest.simulate import ingest_arguments, simulate
-from ingest.simulate.variants import OWN_ID_COLUMN
 from test_pipeline import robust_pulls, truth_clusters
 
 SEED = 12345
@@ -167,6 +166,8 @@ def test_positional_member_list_recovers_cluster_rv_and_feh(positional_sim):
     assert stars["member_key"].is_unique                      # the member table's key
     assert not spectrum.duplicated(["obsid", "member_key"]).any()
     assert set(spectrum["member_key"]) <= set(stars["member_key"])    # the foreign key
+    from ingest.simulate.variants import OWN_ID_COLUMN
+
     own = Table.read(positional_sim / "members_positional.fits")[OWN_ID_COLUMN]
     assert set(stars["member_key"]) <= {str(i) for i in own}
     assert len(cluster_table) >= 150
