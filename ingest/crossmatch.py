@@ -124,6 +124,8 @@ def _position_pairs(members: pd.DataFrame, spectra: pd.DataFrame, spec_pos: np.n
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(spectrum position, member position, separation) within the radius after propagation,
     between the spectra at ``spec_pos`` and the members at ``member_pos``."""
+    if len(spec_pos) == 0 or len(member_pos) == 0:   # e.g. no id-less members: skip the
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)   # 10M unit vectors
     m_ra = members["ra"].to_numpy(float)[member_pos]
     m_dec = members["dec"].to_numpy(float)[member_pos]
     pmra = np.nan_to_num(_optional(members, "pmra")[member_pos])

@@ -227,3 +227,12 @@ def test_member_file_without_any_id_column_is_read_not_rejected(positional_sim):
     assert len(members) == int(np.sum(np.asarray(listed["Prob"]) > 0.5))
     assert "members_no_source_id" not in rejections
     assert members["member_key"].str.fullmatch(r"[a-z0-9]+:\d{3}\.\d{6}[+-]\d{2}\.\d{6}").all()
+
+
+def test_a_member_file_with_no_member_left_stops_naming_the_rejections(positional_sim, tmp_path):
+    members = Table.read(positional_sim / "members_positional.fits")[:5]
+    members["Prob"] = 0.1               # all below the Hunt cut (Prob > 0.5)
+    members.write(tmp_path / "weak.fits")
+    args = ingest_arguments(positional_sim, "positional") | {"members": tmp_path / "weak.fits"}
+    with pytest.raises(InputError, match=r"weak\.fits.*members_below_prob_min 5.*0 clusters"):
+        run_ingest(**args, out=tmp_path / "out", config=fast_config(), progress=False)
