@@ -4,7 +4,13 @@ Spectra that carry a Gaia id match the member with that id and nothing else (an 
 that is not a member's means a non-member star).  Spectra without an id match ALL
 members within the radius (a LAMOST fibre cannot separate blended sources), after
 moving each member from the Gaia epoch to the spectrum's epoch with its proper
-motion.  Candidates come from a k-d tree on unit vectors queried with the radius
+motion.  Members without a Gaia id (positional-only member lists, e.g. APOGEE-based)
+can only be matched by position, so every spectrum near them is a candidate, id or
+not.  With ``id_fallback`` a spectrum whose id matches no member (other Gaia release,
+a blended fibre labelled with the brighter neighbour's id) is also tried by position
+against the members that no spectrum matched by id.  There the Gaia ids still tell
+which spectra are one star, so only mutually nearest (id, member) pairs are kept.
+Candidates come from a k-d tree on unit vectors queried with the radius
 enlarged by the largest proper-motion displacement; fast movers get a tree of their
 own so that one high-proper-motion star does not enlarge every query, and a grid-hash
 prefilter keeps the (mostly field-star) spectra with no member nearby out of the tree
@@ -114,12 +120,16 @@ def _optional(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def _position_pairs(members: pd.DataFrame, spectra: pd.DataFrame, spec_pos: np.ndarray,
-                    radius_arcsec: float, gaia_epoch: float
+                    member_pos: np.ndarray, radius_arcsec: float, gaia_epoch: float
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(spectrum position, member position, separation) within the radius after propagation."""
-    m_ra, m_dec = members["ra"].to_numpy(float), members["dec"].to_numpy(float)
-    pmra = np.nan_to_num(_optional(members, "pmra"))
-    pmdec = np.nan_to_num(_optional(members, "pmdec"))
+    """(spectrum position, member position, separation) within the radius after propagation,
+    between the spectra at ``spec_pos`` and the members at ``member_pos``."""
+    if len(spec_pos) == 0 or len(member_pos) == 0:   # e.g. no id-less members: skip the
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)   # 10M unit vectors
+    m_ra = members["ra"].to_numpy(float)[member_pos]
+    m_dec = members["dec"].to_numpy(float)[member_pos]
+    pmra = np.nan_to_num(_optional(members, "pmra")[member_pos])
+    pmdec = np.nan_to_num(_optional(members, "pmdec")[member_pos])
     epoch = _optional(spectra, "epoch")[spec_pos]
     years = np.where(np.isfinite(epoch), epoch - gaia_epoch, 0.0)
     max_years = float(np.max(np.abs(years), initial=0.0))
@@ -144,20 +154,65 @@ def _position_pairs(members: pd.DataFrame, spectra: pd.DataFrame, spec_pos: np.n
                        years[s_idx])
     sep = _separation_arcsec(moved, s_vec[s_idx])
     keep = sep <= radius_arcsec
-    return spec_pos[s_idx[keep]], m_idx[keep], sep[keep]
+    return spec_pos[s_idx[keep]], member_pos[m_idx[keep]], sep[keep]
+
+
+def _unmatched_ids(spectra: pd.DataFrame, id_s: np.ndarray) -> np.ndarray:
+    """Positions of the spectra that carry a Gaia id which matched no member."""
+    has_id = spectra["source_id"].notna().to_numpy().copy()
+    has_id[id_s] = False
+    return np.flatnonzero(has_id)
+
+
+def _fallback_members(members: pd.DataFrame, id_m: np.ndarray, id_fallback: bool) -> np.ndarray:
+    """Members a spectrum with an unmatched id may match by position: those without a Gaia
+    id, plus (with ``id_fallback``) those that no spectrum matched by id."""
+    candidate = members["source_id"].isna().to_numpy().copy()
+    if id_fallback:
+        unmatched = np.ones(len(members), bool)
+        unmatched[id_m] = False
+        candidate |= unmatched
+    return np.flatnonzero(candidate)
+
+
+def _one_star_per_member(spectra: pd.DataFrame, spec_pos: np.ndarray, member_pos: np.ndarray,
+                         sep: np.ndarray) -> np.ndarray:
+    """Mask of the (spectrum with a Gaia id, member) pairs that pair mutually nearest stars.
+
+    A member is one star and a Gaia id names one star, so among the ids found near a
+    member only the nearest can be the member (the others are neighbours observed on
+    their own), and an id near several members is given to the nearest of them."""
+    pairs = pd.DataFrame({"sid": spectra["source_id"].to_numpy()[spec_pos].astype(np.int64),
+                          "m": member_pos, "sep": sep})
+    closest = pairs.groupby(["sid", "m"], sort=False)["sep"].min().reset_index()
+    best_member = closest.loc[closest.groupby("sid")["sep"].idxmin(), ["sid", "m"]]
+    best_id = closest.loc[closest.groupby("m")["sep"].idxmin(), ["sid", "m"]]
+    mutual = best_member.merge(best_id, on=["sid", "m"])
+    keys = pd.MultiIndex.from_frame(pairs[["sid", "m"]])
+    return keys.isin(pd.MultiIndex.from_frame(mutual))
 
 
 def match(members: pd.DataFrame, spectra: pd.DataFrame, radius_arcsec: float = 3.5,
-          gaia_epoch: float = 2016.0) -> pd.DataFrame:
+          gaia_epoch: float = 2016.0, id_fallback: bool = False) -> pd.DataFrame:
     """Member-spectrum pairs: spec_index, member_index (row labels), match_method, match_sep.
 
-    ``members`` needs ra, dec, source_id (pmra/pmdec optional, NaN = no motion);
-    ``spectra`` needs ra, dec, source_id and epoch (Julian year; NaN = Gaia epoch).
-    Pairs are sorted by spectrum then member row; separations are in arcsec (0 for ids).
+    ``members`` needs ra, dec, source_id (NA = no Gaia id; pmra/pmdec optional, NaN = no
+    motion); ``spectra`` needs ra, dec, source_id and epoch (Julian year; NaN = Gaia
+    epoch).  Pairs are sorted by spectrum then member row; separations are in arcsec (0
+    for ids).
     """
     id_s, id_m = _id_pairs(members, spectra)
     no_id = np.flatnonzero(spectra["source_id"].isna().to_numpy())
-    pos_s, pos_m, pos_sep = _position_pairs(members, spectra, no_id, radius_arcsec, gaia_epoch)
+    every_member = np.arange(len(members))
+    pos_s, pos_m, pos_sep = _position_pairs(members, spectra, no_id, every_member,
+                                            radius_arcsec, gaia_epoch)
+    extra_s, extra_m, extra_sep = _position_pairs(
+        members, spectra, _unmatched_ids(spectra, id_s),
+        _fallback_members(members, id_m, id_fallback), radius_arcsec, gaia_epoch)
+    nearest = _one_star_per_member(spectra, extra_s, extra_m, extra_sep)
+    extra_s, extra_m, extra_sep = extra_s[nearest], extra_m[nearest], extra_sep[nearest]
+    pos_s, pos_m = np.concatenate([pos_s, extra_s]), np.concatenate([pos_m, extra_m])
+    pos_sep = np.concatenate([pos_sep, extra_sep])
     method = np.concatenate([np.full(len(id_s), "source_id", dtype=object),
                              np.full(len(pos_s), "position", dtype=object)])
     s_all = np.concatenate([id_s, pos_s])
@@ -169,3 +224,17 @@ def match(members: pd.DataFrame, spectra: pd.DataFrame, radius_arcsec: float = 3
         "match_method": method[order],
         "match_sep": np.concatenate([np.zeros(len(id_s)), pos_sep])[order],
     }, columns=PAIR_COLUMNS)
+
+
+def id_spectra_on_id_members(members: pd.DataFrame, spectra: pd.DataFrame,
+                             radius_arcsec: float, gaia_epoch: float) -> int:
+    """Spectra with a Gaia id within the radius of a member with a Gaia id, ids ignored.
+
+    Asked when no id matched: a non-zero count means both files carry Gaia ids for the
+    same stars but the ids never agree, almost always two Gaia releases (a DR2 member
+    list against DR3 ids in the spectra)."""
+    with_id = np.flatnonzero(spectra["source_id"].notna().to_numpy())
+    members_with_id = np.flatnonzero(members["source_id"].notna().to_numpy())
+    spec_s, _, _ = _position_pairs(members, spectra, with_id, members_with_id,
+                                   radius_arcsec, gaia_epoch)
+    return int(np.unique(spec_s).size)

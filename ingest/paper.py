@@ -108,11 +108,12 @@ def thesis_table(frame: pd.DataFrame, spec: list[Spec]) -> Table:
 
 
 def most_frequent_band(spectrum: pd.DataFrame) -> pd.Series:
-    """Most frequent MRS band per source_id among accepted spectra (ties: alphabetical)."""
+    """Most frequent MRS band per member_key among accepted spectra (ties: alphabetical);
+    keyed on member_key because positional-only members have no source_id."""
     ok = spectrum[(spectrum["qc"] == "ok") & (spectrum["band"] != "")]
-    counts = ok.groupby(["source_id", "band"]).size().reset_index(name="n")
-    best = counts.sort_values(["source_id", "n", "band"], ascending=[True, False, True])
-    return best.drop_duplicates("source_id").set_index("source_id")["band"]
+    counts = ok.groupby(["member_key", "band"]).size().reset_index(name="n")
+    best = counts.sort_values(["member_key", "n", "band"], ascending=[True, False, True])
+    return best.drop_duplicates("member_key").set_index("member_key")["band"]
 
 
 def selections(directory: Path) -> dict[str, pd.DataFrame]:
@@ -121,7 +122,7 @@ def selections(directory: Path) -> dict[str, pd.DataFrame]:
     member = read_table(directory / "member.fits")
     band = most_frequent_band(read_table(directory / "spectrum.fits"))
     cluster["rv_flag_text"] = cluster["rv_flag"].map(RV_FIT_TEXT)
-    member["band"] = member["source_id"].map(band).fillna("").to_numpy(object)
+    member["band"] = member["member_key"].map(band).fillna("").to_numpy(object)
     return {"table4-8_cluster_rv.fits": cluster[np.isfinite(cluster["rv"])],
             "table4-9_member_rv.fits": member[member["rv_nobs"] > 0],
             "table4-10_cluster_abundances.fits": cluster[cluster["n_flag12"] > 0],

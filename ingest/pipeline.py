@@ -28,6 +28,7 @@ import pandas as pd
 from . import config as config_module
 from . import manifest, writers
 from .combine import combine
+from .errors import InputError
 
 SpectraArg = Path | str | tuple[Path | str, str | Path | None]
 LiteratureArg = tuple[str, Path | str, Path | str | None]
@@ -99,22 +100,76 @@ def _surrogate_obsids(frame: pd.DataFrame, file_number: int) -> pd.DataFrame:
     return frame
 
 
+def _declared_release(colmap: Path | str | None) -> str | None:
+    """The top-level ``gaia_release`` of a column map file ("DR2", "DR3", ...), if any."""
+    if colmap is None:
+        return None
+    try:
+        with open(colmap, "rb") as handle:
+            release = tomllib.load(handle).get("gaia_release")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None  # the reader reports the problem with the file's name
+    return str(release) if release is not None else None
+
+
+def member_gaia_release(catalogue: str, colmap: Path | str | None) -> str:
+    """Gaia release of the member ids and positions: the map's ``gaia_release``, else the
+    catalogue's (cg20: DR2, so its ids and epoch 2015.5 need no setting by hand)."""
+    from .readers import CATALOGUE_GAIA_RELEASE
+
+    return _declared_release(_map_for(colmap, "members")) or CATALOGUE_GAIA_RELEASE[catalogue]
+
+
+def spectrum_gaia_releases(spectra: list[tuple[Path, Any]],
+                           colmap: Path | str | None) -> dict[str, str | None]:
+    """Declared Gaia release of each spectrum file's ids (None: not declared)."""
+    from .readers import COLMAP_DIR, SURVEYS
+
+    releases = {}
+    for path, survey in spectra:
+        if str(survey).endswith(".toml"):
+            declared = _declared_release(survey)
+        else:
+            default = COLMAP_DIR / f"{survey}.toml" if str(survey) in SURVEYS else None
+            declared = _declared_release(_map_for(colmap, "spectra")) or _declared_release(default)
+        releases[str(path)] = declared
+    return releases
+
+
+def gaia_epoch(release: str, config: dict) -> float:
+    """Reference epoch of the member positions: Gaia DR2 is 2015.5, (E)DR3 2016.0."""
+    return config["crossmatch"]["gaia_epoch_dr2" if release == "DR2" else "gaia_epoch"]
+
+
+def release_warnings(member_release: str, spectrum_releases: dict[str, str | None]) -> list[str]:
+    """One line per spectrum file whose declared Gaia release differs from the members'."""
+    return [f"{path}: Gaia {release} ids against {member_release} member ids; only ids kept "
+            f"between releases match (see crossmatch.id_fallback)"
+            for path, release in spectrum_releases.items()
+            if release is not None and release != member_release]
+
+
 def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
                 catalogue: str, colmap: Path | None, config: dict,
                 rejections: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Clusters, members above the probability cut (linked to clusters) and all spectra."""
+    """Clusters, members above the probability cut (linked to clusters) and all spectra.
+
+    Members without a Gaia id are kept (matched by position); a member file left with
+    no member at all is an InputError naming the rejection counts."""
     from . import readers
 
     cluster_table = readers.read_clusters(clusters, catalogue, _map_for(colmap, "clusters"))
     prob_min = config["members"]["prob_min_cg20" if catalogue == "cg20" else "prob_min"]
-    member_table, rejected = readers.read_members(members, catalogue,
-                                                  _map_for(colmap, "members"), prob_min)
+    member_table, rejected = readers.read_members(
+        members, catalogue, _map_for(colmap, "members"), prob_min,
+        member_gaia_release(catalogue, colmap))
     _add_counts(rejections, rejected)
+    if member_table.empty:
+        raise InputError(members, "no member left after the row checks (rejected: "
+                                  + ", ".join(f"{k} {v}" for k, v in rejected.items() if v)
+                                  + "); the run would publish 0 clusters")
     member_table = readers.link_members_to_clusters(member_table, cluster_table,
                                                     members, clusters)
-    no_id = member_table["source_id"].isna().to_numpy()
-    rejections["members_no_source_id"] = int(no_id.sum())
-    member_table = member_table.loc[~no_id].reset_index(drop=True)
     frames = []
     for number, (path, survey) in enumerate(spectra):
         spectrum_map = None if str(survey).endswith(".toml") else _map_for(colmap, "spectra")
@@ -181,7 +236,8 @@ def member_rows(members: pd.DataFrame, pairs: pd.DataFrame, raw: pd.DataFrame,
     g_sorted = group[order]
     source = members.loc[star_index]
     stars = pd.DataFrame({
-        "source_id": source["source_id"].to_numpy(np.int64),
+        "member_key": source["member_key"].to_numpy(object),
+        "source_id": source["source_id"].array,
         "cluster_name": source["cluster"].to_numpy(object),
         "cluster_key": source["cluster_key"].to_numpy(object),
         **{c: source[c].to_numpy(float) for c in MEMBER_FROM_CATALOGUE},
@@ -209,7 +265,8 @@ def spectrum_rows(raw: pd.DataFrame, checked: pd.DataFrame, pairs: pd.DataFrame,
     member = members.loc[pairs["member_index"].to_numpy()]
     return pd.DataFrame({
         "obsid": raw["obsid"].to_numpy(np.int64),
-        "source_id": member["source_id"].to_numpy(np.int64),
+        "member_key": member["member_key"].to_numpy(object),
+        "source_id": member["source_id"].array,
         "cluster_name": member["cluster"].to_numpy(object),
         **{c: raw[c].to_numpy() for c in ("survey", "band", "ra", "dec", "epoch", "snr",
                                           "rv", "rv_err", "rv_offset", "rv_flag",
@@ -325,17 +382,51 @@ def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
     }
 
 
+def _check_matches(pairs: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataFrame,
+                   config: dict, release: str,
+                   files: tuple[Path | str, Sequence[Path | str]]) -> None:
+    """Stop, naming both inputs, when ids never match but positions do (two Gaia releases)
+    or when nothing matched at all: either would publish an empty or gutted catalogue."""
+    from .crossmatch import id_spectra_on_id_members
+
+    xm, epoch = config["crossmatch"], gaia_epoch(release, config)
+    member_file, spectrum_files = files[0], ", ".join(str(p) for p in files[1])
+    by_id = (pairs["match_method"] == "source_id").any()
+    if not by_id and not xm["id_fallback"]:
+        coincident = id_spectra_on_id_members(members, spectra, xm["radius_arcsec"], epoch)
+        if coincident:
+            raise InputError(member_file, f"no Gaia source_id of the spectra ({spectrum_files}) "
+                             f"matches a member id, yet {coincident} spectra with ids lie within "
+                             f"{xm['radius_arcsec']}\" of members with ids: the files probably "
+                             f"use different Gaia releases (member ids read as Gaia {release}; "
+                             "e.g. DR2 members against DR3 ids). "
+                             "Use ids of one release, or set crossmatch.id_fallback = true to "
+                             "match such spectra by position", column="source_id")
+    if pairs.empty:
+        raise InputError(member_file, f"none of {len(members)} members matched any of "
+                         f"{len(spectra)} spectra in {spectrum_files} (by Gaia id or within "
+                         f"{xm['radius_arcsec']}\" at epoch {epoch}); the run would publish "
+                         "0 clusters")
+
+
 def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataFrame,
-                     config: dict, rejections: dict[str, int],
-                     clock: StageClock) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Crossmatch, QC, combination and Monte Carlo estimates: (cluster, member, spectrum) rows."""
+                     config: dict, rejections: dict[str, int], clock: StageClock,
+                     files: tuple[Path | str, Sequence[Path | str]] = ("members", ("spectra",)),
+                     gaia_release: str = "DR3"
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Crossmatch, QC, combination and Monte Carlo estimates: (cluster, member, spectrum) rows.
+
+    ``files`` (member file, spectrum files) name the inputs in errors; ``gaia_release``
+    of the member ids sets the epoch of their positions."""
     from .crossmatch import match
     from .estimation import estimate
     from .quality import absolute_gmag
 
     with clock.stage("crossmatch"):
         xm = config["crossmatch"]
-        pairs = match(members, spectra, xm["radius_arcsec"], xm["gaia_epoch"])
+        pairs = match(members, spectra, xm["radius_arcsec"], gaia_epoch(gaia_release, config),
+                      xm["id_fallback"])
+        _check_matches(pairs, members, spectra, config, gaia_release, files)
         rejections["spectra_unmatched"] = int(len(spectra) - pairs["spec_index"].nunique())
     with clock.stage("spectrum_qc"):
         raw, checked, qc_counts = matched_spectra(spectra, pairs, config)
@@ -379,6 +470,8 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     colmap = Path(colmap) if colmap is not None else None
     entries = _spectra_entries(spectra, survey)
     rejections: dict[str, int] = {}
+    member_release = member_gaia_release(catalogue, colmap)
+    spectrum_releases = spectrum_gaia_releases(entries, colmap)
     clock = StageClock(progress)
     # Checksums of multi-GB inputs take a while; hashlib releases the GIL, so
     # they are computed in a thread while the stages run.
@@ -390,7 +483,8 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
             cluster_in, member_in, spectra_in = read_inputs(
                 clusters, members, entries, catalogue, colmap, cfg, rejections)
         cluster_table, stars, spectrum_table = catalogue_tables(
-            cluster_in, member_in, spectra_in, cfg, rejections, clock)
+            cluster_in, member_in, spectra_in, cfg, rejections, clock,
+            (members, [p for p, _ in entries]), member_release)
         cluster_table, products = science_products(cluster_table, literature, cfg, seed,
                                                    progress, clock)
         tables = {"cluster": cluster_table, "member": stars, "spectrum": spectrum_table,
@@ -401,12 +495,18 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
                 path = writers.write_table(tables[name], name, tmp / f"{name}.fits")
                 outputs[name] = manifest.output_record(path, len(tables[name]))
             summary = summarise(tables, rejections, cfg)
+            summary["gaia_releases"] = {"members": member_release,
+                                        "member_epoch": gaia_epoch(member_release, cfg),
+                                        "spectra": spectrum_releases,
+                                        "warnings": release_warnings(member_release,
+                                                                     spectrum_releases)}
             record = manifest.build(
                 inputs=inputs.result(), outputs=outputs,
                 config=cfg, seed=seed, row_counts=summary["row_counts"],
                 rejections=summary["rejections"], timings=clock.seconds,
                 simulated=manifest.is_simulated([clusters, members] + [p for p, _ in entries]),
                 rv_offsets=cfg["rv_offsets"], catalogue=catalogue)
+            record["gaia_releases"] = summary["gaia_releases"]
             record["stage_peak_rss_mb"] = {k: round(v, 1) for k, v in clock.peak_rss_mb.items()}
             manifest.write(record, tmp / "manifest.json")
     finally:

@@ -31,6 +31,9 @@ from .errors import InputError
 
 COLMAP_DIR = Path(__file__).with_name("colmaps")
 CATALOGUES = ("hunt2024", "hunt2023", "cg20")
+# Gaia release of each catalogue's member ids and positions (Hunt & Reffert: DR3;
+# Cantat-Gaudin 2020: DR2, epoch 2015.5).
+CATALOGUE_GAIA_RELEASE = {"hunt2024": "DR3", "hunt2023": "DR3", "cg20": "DR2"}
 SURVEYS = ("lamost-mrs", "lamost-lrs")
 
 ABUNDANCES = ("c_fe", "n_fe", "o_fe", "mg_fe", "al_fe", "si_fe", "s_fe", "ca_fe",
@@ -42,8 +45,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
                  "pmra", "s_pmra", "pmdec", "s_pmdec", "plx", "s_plx", "dist16", "dist50",
                  "dist84", "logage50", "av50", "rv_lit", "rv_lit_err", "n_rv_lit",
                  "all_names"),
-    "members": ("cluster", "source_id", "prob", "ra", "dec", "pmra", "pmra_err", "pmdec",
-                "pmdec_err", "plx", "plx_err", "gmag", "bp_rp"),
+    "members": ("cluster", "source_id", "member_id", "prob", "ra", "dec", "pmra", "pmra_err",
+                "pmdec", "pmdec_err", "plx", "plx_err", "gmag", "bp_rp"),
     "spectra": ("obsid", "star_id", "source_id", "gp_id", "ra", "dec", "epoch", "band",
                 "snr", "rv", "rv_err", "rv_flag")
                + tuple(f for p in SPECTRUM_PARAMETERS[1:] for f in (p, f"{p}_err")),
@@ -53,7 +56,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "members": ("cluster", "ra", "dec"),
     "spectra": ("ra", "dec", "rv", "rv_err"),
 }
-TEXT_FIELDS = frozenset({"cluster", "all_names", "star_id", "band"})
+TEXT_FIELDS = frozenset({"cluster", "all_names", "star_id", "band", "member_id"})
 INTEGER_FIELDS = frozenset({"obsid", "source_id", "gp_id", "mc_id", "n_members", "n_rv_lit"})
 LAMOST_MISSING = -9999.0
 # Rows per pass over a FITS table: a 1 MB chunk stays in cache while its columns are
@@ -501,13 +504,39 @@ def _positions_ok(frame: pd.DataFrame) -> np.ndarray:
     return (np.isfinite(frame["ra"].to_numpy(float)) & np.isfinite(frame["dec"].to_numpy(float)))
 
 
-def _lower_ranked_duplicates(frame: pd.DataFrame) -> np.ndarray:
-    """True for rows whose source_id also appears with a higher prob (or earlier, if equal)."""
+def _lower_ranked_duplicates(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """True for rows whose ``column`` value also appears with a higher prob (or earlier, if
+    equal)."""
     order = np.lexsort((np.arange(len(frame)), -frame["prob"].fillna(-np.inf).to_numpy(float)))
-    ids = frame["source_id"].iloc[order]
+    ids = frame[column].iloc[order]
     duplicate = np.empty(len(frame), bool)
     duplicate[order] = ids.duplicated().to_numpy() & ids.notna().to_numpy()
     return duplicate
+
+
+def _position_keys(frame: pd.DataFrame) -> pd.Series:
+    """'<cluster key>:<ra><dec>' (degrees, 6 decimals = 4 mas): a stable key for a member
+    that has neither a Gaia id nor an identifier of its own."""
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    ra = np.char.mod("%010.6f", frame["ra"].to_numpy(float))
+    dec = np.char.mod("%+010.6f", frame["dec"].to_numpy(float))
+    position = pd.Series(np.char.add(ra, dec), index=frame.index, dtype=text)
+    return frame["cluster_key"].astype(text) + ":" + position
+
+
+def _member_keys(frame: pd.DataFrame, gaia_release: str) -> pd.Series:
+    """The published member key: the Gaia designation ('Gaia DR3 <source_id>') when the
+    member has a Gaia id, else its own identifier (e.g. an APOGEE id), else a position key.
+
+    Positional-only member lists (APOGEE, pre-Gaia catalogues) have no source_id, so the
+    member and spectrum tables cannot be keyed on it."""
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    keys = frame["source_id"].astype(text).radd(f"Gaia {gaia_release} ")
+    keys = keys.fillna(frame["member_id"].astype(text))
+    missing = keys.isna().to_numpy()
+    if missing.any():
+        keys[missing] = _position_keys(frame.loc[missing])
+    return keys
 
 
 def _check_catalogue(catalogue: str) -> str:
@@ -535,24 +564,31 @@ def read_clusters(path: str | Path, catalogue: str = "hunt2024",
 
 
 def read_members(path: str | Path, catalogue: str = "hunt2024",
-                 colmap: str | Path | None = None,
-                 prob_min: float | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Member stars with canonical columns plus ``cluster_key`` and counted rejections.
+                 colmap: str | Path | None = None, prob_min: float | None = None,
+                 gaia_release: str | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Member stars with canonical columns plus ``cluster_key``, ``member_key`` and counted
+    rejections.
 
-    Rows without a position or cluster name are dropped; a Gaia source_id listed more
-    than once keeps its highest-probability row (a star belongs to one cluster; ties
-    keep the first row); then ``prob > prob_min`` is kept (SPEC 3.1).  Unmapped
-    ``prob`` is 1.
+    Only cluster, ra and dec are required: a member without a Gaia source_id keeps its
+    own ``member_id`` (or a position key) as ``member_key`` and is matched by position.
+    Rows without a position or cluster name are dropped; a Gaia source_id (then a member
+    key) listed more than once keeps its highest-probability row (a star belongs to one
+    cluster; ties keep the first row); then ``prob > prob_min`` is kept (SPEC 3.1).
+    Unmapped ``prob`` is 1; ``gaia_release`` defaults to the catalogue's.
     """
-    frame, _, resolved = _read(path, "members", _check_catalogue(catalogue), colmap)
+    catalogue = _check_catalogue(catalogue)
+    frame, _, resolved = _read(path, "members", catalogue, colmap)
     frame = _add_cluster_names(frame)
     if "prob" not in resolved:
         frame["prob"] = 1.0
     rejections: dict[str, int] = {}
     frame = _drop(frame, ~_positions_ok(frame), "members_no_position", rejections)
     frame = _drop(frame, frame["cluster"].isna().to_numpy(), "members_no_cluster", rejections)
-    frame = _drop(frame, _lower_ranked_duplicates(frame), "members_duplicate_source_id",
-                  rejections)
+    frame = _drop(frame, _lower_ranked_duplicates(frame, "source_id"),
+                  "members_duplicate_source_id", rejections)
+    frame["member_key"] = _member_keys(frame, gaia_release or CATALOGUE_GAIA_RELEASE[catalogue])
+    frame = _drop(frame, _lower_ranked_duplicates(frame, "member_key"),
+                  "members_duplicate_member_id", rejections)
     if prob_min is not None:
         frame = _drop(frame, ~(frame["prob"].to_numpy(float) > prob_min),
                       "members_below_prob_min", rejections)

@@ -38,6 +38,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         + ", ".join(f"{survey} {offset:+g}" for survey, offset in summary["rv_offsets"].items()),
         *textwrap.wrap("tables: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
                        WIDTH, initial_indent="  ", subsequent_indent="    "),
+        *[f"  warning: {line}" for line in summary.get("gaia_releases", {}).get("warnings", [])],
         "  rejections by reason:",
         *_rejection_lines(summary["rejections"]),
     ]

@@ -40,12 +40,14 @@ def ingest_dir(tmp_path):
                         rv_flag=[2, -1, 3], n_flag12=[2, 0, 0], fe_h=[-0.1, np.nan, np.nan],
                         fe_h_std=[0.05, np.nan, np.nan], fe_h_num=[2, 0, 0],
                         z_max=[0.1, 0.2, 0.3], r_gc=[8.5, 9.0, 10.0], dist50=[500.0, 1e3, 2e3])
-    member = frame_for("member", 3, source_id=[11, 12, 13], cluster_name=["A 1", "A 1", "C 3"],
+    member = frame_for("member", 3, source_id=[11, 12, 13],
+                       member_key=["Gaia DR3 11", "Gaia DR3 12", "Gaia DR3 13"], cluster_name=["A 1", "A 1", "C 3"],
                        uid=["u11", "", "u13"], gp_id=[7, -1, 9], rv=[5.1, np.nan, -3.0],
                        rv_nobs=[2, 0, 1], flag=[12, 0, 1], teff=[5800.0, np.nan, 6000.0],
                        teff_std=[30.0, np.nan, np.nan], teff_nobs=[2, 0, 1],
                        vsini=[10.0, np.nan, np.nan])
     spectrum = frame_for("spectrum", 4, obsid=[1, 2, 3, 4], source_id=[11, 11, 11, 13],
+                         member_key=["Gaia DR3 11"] * 3 + ["Gaia DR3 13"],
                          cluster_name=["A 1"] * 3 + ["C 3"], band=["B", "R", "R", ""],
                          qc=["ok", "ok", "ok", "ok"])
     for name, frame in (("cluster", cluster), ("member", member), ("spectrum", spectrum)):

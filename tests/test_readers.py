@@ -94,8 +94,10 @@ def test_normalise_name_unifies_spacing_case_and_separators():
 
 def test_read_members_hunt2024_canonical_columns(tmp_path):
     frame, rejections = readers.read_members(write(hunt_members_table(), tmp_path / "m.fits"))
-    assert list(frame.columns) == list(readers.FIELDS["members"]) + ["cluster_key"]
+    assert list(frame.columns) == list(readers.FIELDS["members"]) + ["cluster_key", "member_key"]
     assert frame["cluster"].tolist() == ["Melotte 22", "NGC 2632", "NGC 2632"]
+    assert frame["member_key"].tolist() == ["Gaia DR3 12", "Gaia DR3 11",
+                                            "Gaia DR3 5000000000000000001"]
     assert frame["cluster_key"].tolist() == ["melotte22", "ngc2632", "ngc2632"]
     assert frame["source_id"].tolist() == [12, 11, 5_000_000_000_000_000_001]
     assert rejections["members_duplicate_source_id"] == 1

@@ -317,13 +317,13 @@ def test_tap_schema_foreign_keys(tap):
     found = {(str(r["from_table"]), str(r["from_column"]), str(r["target_table"]))
              for r in keys}
     assert {("ocvo.member", "cluster_name", "ocvo.cluster"),
-            ("ocvo.spectrum", "source_id", "ocvo.member")} <= found
+            ("ocvo.spectrum", "member_key", "ocvo.member")} <= found
 
 
 def test_pyvo_sees_foreign_keys_per_table(tap):
     """pyvo reads /tap/tables/<table>: its keys are the ones TAP_SCHEMA.keys has."""
     expected = {"ocvo.member": {("ocvo.cluster", (("cluster_name", "cluster_name"),))},
-                "ocvo.spectrum": {("ocvo.member", (("source_id", "source_id"),))},
+                "ocvo.spectrum": {("ocvo.member", (("member_key", "member_key"),))},
                 "ocvo.binary_candidate": {("ocvo.cluster", (("cluster_a", "cluster_name"),)),
                                           ("ocvo.cluster", (("cluster_b", "cluster_name"),))}}
     for name, keys in expected.items():

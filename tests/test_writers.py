@@ -12,7 +12,8 @@ from ingest.writers import TableError, read_table, write_table
 
 def spectrum_frame() -> pd.DataFrame:
     return pd.DataFrame({
-        "obsid": [101, 102, 103], "source_id": [7, 7, 9],
+        "obsid": [101, 102, 103], "member_key": ["Gaia DR3 7", "Gaia DR3 7", "Gaia DR3 9"],
+        "source_id": [7, 7, 9],
         "cluster_name": ["Melotte 22", "Melotte 22", "NGC 2632"],
         "survey": ["lamost-mrs", "lamost-mrs", None], "band": ["BR", None, "B"],
         "rv": [5.5, np.nan, 33.0], "rv_flag": pd.array([0, None, 1], dtype="Int64"),

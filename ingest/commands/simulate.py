@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 1: exact)")
     parser.add_argument("--night-zp-jitter", type=float, default=0.0, metavar="KMS",
                         help="per-night MRS RV zero-point scatter in km/s (default 0: none)")
+    parser.add_argument("--member-variant", choices=["hunt2024", "positional", "cg20"],
+                        default="hunt2024",
+                        help="also write the member list without Gaia ids (positional) or with "
+                             "Gaia DR2 ids and epoch 2015.5 (cg20) (default: hunt2024 only)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     summary = simulate(args.preset, seed, args.out, progress=sys.stderr.isatty(),
                        cluster_catalogue=args.cluster_catalogue,
                        spectra_options={"rv_err_underestimate": args.rv_err_underestimate,
-                                        "night_zp_jitter_kms": args.night_zp_jitter})
+                                        "night_zp_jitter_kms": args.night_zp_jitter},
+                       member_variant=args.member_variant)
     counts = summary["counts"]
     print(f"simulated preset {args.preset!r} (seed {seed}) into {args.out}: "
           f"{counts['clusters']} clusters, {counts['members']} member-table rows, "

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import output
+from . import output, variants
 from .clusters import add_structure, hunt_cluster_table
 from .field import FieldOutput, simulate_field
 from .galaxy import draw_clusters
@@ -26,17 +26,26 @@ from .presets import Preset, describe, model as default_model, preset as get_pre
 __all__ = ["simulate", "ingest_arguments"]
 
 
-def ingest_arguments(sim_dir: Path) -> dict[str, Any]:
-    """Keyword arguments of the ingest pipeline for a simulator output directory."""
+def ingest_arguments(sim_dir: Path, member_variant: str = "hunt2024") -> dict[str, Any]:
+    """Keyword arguments of the ingest pipeline for a simulator output directory
+    (``member_variant``: which member list, see :mod:`ingest.simulate.variants`)."""
     sim_dir = Path(sim_dir)
     files = output.FILES
-    return {
+    arguments = {
         "clusters": sim_dir / files["clusters"],
         "members": sim_dir / files["members"],
         "spectra": [(sim_dir / files["mrs"], "lamost-mrs"), (sim_dir / files["lrs"], "lamost-lrs")],
         "literature": [("litA", sim_dir / files["litA"], None), ("litB", sim_dir / files["litB"], None)],
         "catalogue": "hunt2024",
     }
+    variant_files = variants.FILES.get(member_variant, {})
+    if member_variant == "positional":
+        arguments.update(members=sim_dir / variant_files["members"],
+                         colmap=sim_dir / variant_files["colmap"])
+    elif member_variant == "cg20":
+        arguments.update(clusters=sim_dir / variant_files["clusters"],
+                         members=sim_dir / variant_files["members"], catalogue="cg20")
+    return arguments
 
 
 def _concatenate(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -101,7 +110,7 @@ def _truth_cluster_table(truth: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _write_products(p: Preset, model: dict, seed: int, directory: Path, progress: bool,
-                    catalogue: Path | None) -> dict[str, Any]:
+                    catalogue: Path | None, member_variant: str) -> dict[str, Any]:
     rng = np.random.default_rng([seed, 0])
     truth = add_structure(draw_clusters(p.n_clusters, model, rng, catalogue), p, model, rng)
     _write_table(directory, "clusters", output.CLUSTER_COLUMNS, hunt_cluster_table(truth, rng), p.name, seed)
@@ -124,6 +133,9 @@ def _write_products(p: Preset, model: dict, seed: int, directory: Path, progress
         {"name": Path(catalogue).name, "sha256": output.file_sha256(Path(catalogue))},
         "preset_config": describe(p), "model": model, "versions": output.package_versions(),
     }
+    if member_variant != "hunt2024":     # absent by default: default products stay unchanged
+        summary["member_variant"] = {"name": member_variant, "files": variants.write_variant(
+            directory, member_variant, output.FILES)}
     output.write_json(directory / output.FILES["simulation"], summary)
     (directory / output.FILES["readme"]).write_text(output.README.format(preset=p.name, seed=seed))
     return summary
@@ -163,8 +175,12 @@ def _model_with(spectra_options: dict[str, Any] | None) -> dict[str, Any]:
 
 def simulate(preset: str, seed: int, out: Path, progress: bool = True,
              cluster_catalogue: Path | None = None,
-             spectra_options: dict[str, Any] | None = None) -> dict[str, Any]:
+             spectra_options: dict[str, Any] | None = None,
+             member_variant: str = "hunt2024") -> dict[str, Any]:
     """Write the simulated catalogues of ``preset`` into ``out``; return a summary (counts, files).
+
+    ``member_variant`` "positional" or "cg20" adds a member list without Gaia ids or with
+    Gaia DR2 ids and epoch (plus its cluster table) beside the default products.
 
     Files are written into a staging directory beside ``out`` and renamed at the
     end, so a failure never leaves a half-written simulation behind.
@@ -172,6 +188,9 @@ def simulate(preset: str, seed: int, out: Path, progress: bool = True,
     ``rv_err_underestimate``, ``night_zp_jitter_kms``) to test other error models.
     """
     p = get_preset(preset)
+    if member_variant not in variants.MEMBER_VARIANTS:
+        raise ValueError(f"unknown member variant {member_variant!r}; "
+                         f"known: {', '.join(variants.MEMBER_VARIANTS)}")
     out = Path(out)
     _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +199,8 @@ def simulate(preset: str, seed: int, out: Path, progress: bool = True,
     staging.mkdir()
     try:
         summary = _write_products(p, _model_with(spectra_options), int(seed), staging, progress,
-                                  None if cluster_catalogue is None else Path(cluster_catalogue))
+                                  None if cluster_catalogue is None else Path(cluster_catalogue),
+                                  member_variant)
         _replace_directory(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
