@@ -238,12 +238,16 @@ def test_summary_fits_one_screen_and_names_every_rejection_reason():
         "out": "/x/out", "row_counts": {name: 10 for name in OUTPUT_TABLES},
         "clusters_with_rv": 9, "clusters_good_flag12": 4, "good_min_flag12": 3,
         "stars_by_flag": {"0": 1, "1": 2, "12": 7}, "rv_variable_stars": 1,
-        "rv_offsets": {"lamost-lrs": 4.7, "lamost-mrs": 0.0},
+        "surveys": {"lamost-lrs": {"spectra": 5, "declared": True, "rv_offset_kms": 4.7,
+                                   "parameter_source": ["lasp"]},
+                    "lamost-mrs": {"spectra": 9, "declared": True, "rv_offset_kms": 0.0,
+                                   "parameter_source": ["cnn"]}},
         "rejections": rejections, "stage_seconds": {"read": 1.0, "write": 2.5}})
     lines = text.splitlines()
     assert len(lines) <= 24 and max(map(len, lines)) <= 100
     assert "9 with an RV" in text and "4 with >= 3 FLAG=12 stars" in text
-    assert "lamost-lrs +4.7, lamost-mrs +0" in text
+    assert "lamost-lrs +4.7 (lasp), lamost-mrs +0 (cnn)" in text
+    assert "WARNING" not in text
     assert "reason_00" in text and "never" not in text
     assert "(other reasons)" in text and f"{sum(range(81, 89)):>12,}" in text   # 8 left over
 
