@@ -31,6 +31,14 @@ orbit_resamples = 2
 """
 
 
+# |median pull| allowed over the ~140 demo clusters.  The median of that many pulls
+# scatters by ~0.11 between realisations; [Fe/H] also carries the documented
+# cool-dwarf/non-member leak (docs/methods.md): seeds 12345 and 777 give -0.17 and
+# -0.11 with LASP, -0.30 and -0.03 with the CNN parameters (independent draws of
+# the same model), so the [Fe/H] limit is the leak plus ~2 sigma.
+MEDIAN_PULL_LIMIT = {"rv": 0.2, "fe_h": 0.35}
+
+
 def robust_pulls(estimate_: np.ndarray, truth: np.ndarray,
                  error: np.ndarray) -> tuple[float, float]:
     """Median and 1.4826 * MAD of (estimate - truth) / error."""
@@ -120,7 +128,7 @@ def test_demo_cluster_rv_and_feh_pulls_against_truth(fast_runs, demo_sim):
         median, width = robust_pulls(cluster[par].to_numpy(float)[good],
                                      truth[par].to_numpy(float)[good],
                                      cluster[par + "_err"].to_numpy(float)[good])
-        assert abs(median) < 0.2, (par, median)
+        assert abs(median) < MEDIAN_PULL_LIMIT[par], (par, median)
         assert 0.7 <= width <= 1.5, (par, width)
 
 
