@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-catalogue", type=Path, default=None, metavar="HUNT2024.csv",
                         help="draw cluster positions, distances, ages and extinctions from a real "
                              "Hunt & Reffert 2024 cluster table instead of the parametric model")
+    parser.add_argument("--gaia-rvs", action="store_true",
+                        help="also write gaia_rvs.csv: Gaia-RVS-like RVs of the bright members "
+                             "with generic column names and no survey (read with a column map)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     summary = simulate(args.preset, seed, args.out, progress=sys.stderr.isatty(),
                        cluster_catalogue=args.cluster_catalogue)
     counts = summary["counts"]
+    if args.gaia_rvs:
+        from ingest.simulate.gaia_rvs import FILE, write_gaia_rvs
+
+        write_gaia_rvs(args.out, args.out / FILE, seed)
     print(f"simulated preset {args.preset!r} (seed {seed}) into {args.out}: "
           f"{counts['clusters']} clusters, {counts['members']} member-table rows, "
           f"{counts['mrs']} MRS rows, {counts['lrs']} LRS rows "
