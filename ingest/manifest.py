@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 PACKAGES = ("numpy", "astropy", "scipy", "pandas", "galpy", "pyarrow", "emcee")
 CHUNK = 1 << 20
 
@@ -57,10 +59,30 @@ def is_simulated(paths: list[str | Path]) -> bool:
     return any((Path(p).resolve().parent / "simulation.json").exists() for p in paths)
 
 
+def survey_records(spectra: pd.DataFrame, rv_offsets: dict[str, float],
+                   undeclared: str) -> dict[str, dict[str, Any]]:
+    """Per survey read: spectra, the RV zero-point offset applied and the parameter source.
+
+    This is where a reader of the catalogue learns which RV scale and which
+    stellar-parameter pipeline each survey's values are on.  The offset is the
+    configured one of the survey's name, as ``pipeline.apply_rv_offsets`` adds
+    it; the ``undeclared`` survey (a map without a survey key) has none.
+    """
+    records = {}
+    for survey, group in spectra.groupby("survey", sort=True):
+        records[str(survey)] = {
+            "spectra": len(group),
+            "declared": survey != undeclared,
+            "rv_offset_kms": float(rv_offsets.get(survey, 0.0)),
+            "parameter_source": sorted(map(str, pd.unique(group["param_source"]))),
+        }
+    return records
+
+
 def build(*, inputs: list[dict[str, Any]], outputs: dict[str, dict[str, Any]], config: dict,
           seed: int, row_counts: dict[str, int],
           rejections: dict[str, int], timings: dict[str, float], simulated: bool,
-          rv_offsets: dict[str, float], catalogue: str) -> dict[str, Any]:
+          surveys: dict[str, dict[str, Any]], catalogue: str) -> dict[str, Any]:
     """The manifest as a JSON-ready dict (timings rounded to ms)."""
     return {
         "format": "ocvo-ingest-manifest/1",
@@ -70,7 +92,7 @@ def build(*, inputs: list[dict[str, Any]], outputs: dict[str, dict[str, Any]], c
         "outputs": outputs,
         "seed": seed,
         "config": config,
-        "rv_offsets_applied": {k: v for k, v in rv_offsets.items() if v != 0},
+        "surveys": surveys,
         "versions": versions(),
         "row_counts": row_counts,
         "rejections": rejections,

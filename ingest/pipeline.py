@@ -364,7 +364,7 @@ def _input_records(clusters: Path, members: Path, spectra: list[tuple[Path, Any]
 
 
 def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
-              config: dict) -> dict[str, Any]:
+              config: dict, surveys: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The figures of the end-of-run summary (also returned by ``run_ingest``)."""
     cluster, member = tables["cluster"], tables["member"]
     flags = member["flag"].value_counts()
@@ -376,9 +376,8 @@ def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
         "good_min_flag12": good,
         "stars_by_flag": {str(f): int(flags.get(f, 0)) for f in (0, 1, 12)},
         "rv_variable_stars": int(member["rv_var_flag"].sum()),
-        "rv_offsets": {str(k): float(v) for k, v in tables["spectrum"].groupby("survey")[
-            "rv_offset"].first().items()},
         "rejections": dict(sorted(rejections.items())),
+        "surveys": surveys,
     }
 
 
@@ -463,12 +462,15 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     None) triples; ``config`` is a merged config dict, a TOML path or None
     (defaults); ``seed`` defaults to the config's seed.
     """
+    from . import readers
+
     cfg, config_path = _resolve_config(config)
     seed = cfg["seed"] if seed is None else seed
     progress = progress and sys.stderr.isatty()     # bars on a terminal only
     clusters, members, out = Path(clusters), Path(members), Path(out)
     colmap = Path(colmap) if colmap is not None else None
     entries = _spectra_entries(spectra, survey)
+    readers.check_map_usage(colmap, [s for _, s in entries])
     rejections: dict[str, int] = {}
     member_release = member_gaia_release(catalogue, colmap)
     spectrum_releases = spectrum_gaia_releases(entries, colmap)
@@ -482,6 +484,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
         with clock.stage("read"):
             cluster_in, member_in, spectra_in = read_inputs(
                 clusters, members, entries, catalogue, colmap, cfg, rejections)
+        surveys = manifest.survey_records(spectra_in, cfg["rv_offsets"], readers.UNDECLARED_SURVEY)
         cluster_table, stars, spectrum_table = catalogue_tables(
             cluster_in, member_in, spectra_in, cfg, rejections, clock,
             (members, [p for p, _ in entries]), member_release)
@@ -494,7 +497,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
             for name in OUTPUT_TABLES:
                 path = writers.write_table(tables[name], name, tmp / f"{name}.fits")
                 outputs[name] = manifest.output_record(path, len(tables[name]))
-            summary = summarise(tables, rejections, cfg)
+            summary = summarise(tables, rejections, cfg, surveys)
             summary["gaia_releases"] = {"members": member_release,
                                         "member_epoch": gaia_epoch(member_release, cfg),
                                         "spectra": spectrum_releases,
@@ -505,7 +508,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
                 config=cfg, seed=seed, row_counts=summary["row_counts"],
                 rejections=summary["rejections"], timings=clock.seconds,
                 simulated=manifest.is_simulated([clusters, members] + [p for p, _ in entries]),
-                rv_offsets=cfg["rv_offsets"], catalogue=catalogue)
+                surveys=surveys, catalogue=catalogue)
             record["gaia_releases"] = summary["gaia_releases"]
             record["stage_peak_rss_mb"] = {k: round(v, 1) for k, v in clock.peak_rss_mb.items()}
             manifest.write(record, tmp / "manifest.json")

@@ -16,9 +16,9 @@ import re
 import tomllib
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,13 @@ CATALOGUES = ("hunt2024", "hunt2023", "cg20")
 # Gaia release of each catalogue's member ids and positions (Hunt & Reffert: DR3;
 # Cantat-Gaudin 2020: DR2, epoch 2015.5).
 CATALOGUE_GAIA_RELEASE = {"hunt2024": "DR3", "hunt2023": "DR3", "cg20": "DR2"}
-SURVEYS = ("lamost-mrs", "lamost-lrs")
+SURVEYS = ("lamost-mrs", "lamost-lrs")      # default maps, recognised by distinctive columns
+UNDECLARED_SURVEY = "undeclared"            # a map without a survey key: no zero-point offset
+NO_PARAMETER_SOURCE = "none"
+# What a map file may hold: top-level keys and tables (anything else would be ignored).
+MAP_SCALARS = frozenset({"survey", "gaia_release"})
+MAP_TABLES = frozenset({"clusters", "members", "spectra", "parameter_sources", "literature"})
+PARAMETER_SOURCE_KEY = "parameter_source"   # in [spectra]: which [parameter_sources.X] applies
 
 ABUNDANCES = ("c_fe", "n_fe", "o_fe", "mg_fe", "al_fe", "si_fe", "s_fe", "ca_fe",
               "ti_fe", "cr_fe", "ni_fe", "cu_fe")
@@ -249,15 +255,21 @@ def _open_source(path: Path) -> _Source:
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """Canonical field -> candidate file columns; ``strict`` fields must be present."""
+    """Canonical field -> candidate file columns; ``strict`` fields must be present.
+
+    ``parameter_sources`` are alternative column sets for the stellar parameters
+    (e.g. LAMOST MRS LASP or CNN); ``parameter_source`` names the one in effect.
+    """
 
     source: str
     entries: dict[str, tuple[str, ...]]
     strict: frozenset[str]
     survey: str | None = None
+    parameter_source: str | None = None
+    parameter_sources: Mapping[str, Mapping[str, tuple[str, ...]]] = dataclass_field(default_factory=dict)
 
 
-def _load_map_file(path: Path, kind: str, strict: bool) -> ColumnMap:
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
             content = tomllib.load(handle)
@@ -265,22 +277,83 @@ def _load_map_file(path: Path, kind: str, strict: bool) -> ColumnMap:
         raise InputError(path, "column map not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"column map is not valid TOML: {exc}") from None
-    section = content.get(kind)
-    if not isinstance(section, dict):
-        raise InputError(path, f"column map has no [{kind}] table")
+    for key, value in content.items():
+        known = MAP_TABLES if isinstance(value, dict) else MAP_SCALARS
+        if key not in known:
+            raise InputError(path, f"column map has an unknown top-level "
+                                   f"{'table' if isinstance(value, dict) else 'key'} that would be "
+                                   f"ignored; known: {', '.join(sorted(MAP_SCALARS | MAP_TABLES))}",
+                             column=key)
+    return content
+
+
+def _entries(path: Path, kind: str, table: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Canonical field -> candidate columns of one map table, checked."""
     entries = {}
-    for field, value in section.items():
-        if field not in FIELDS[kind]:
+    for name, value in table.items():
+        if name not in FIELDS[kind]:
             raise InputError(path, f"[{kind}] names unknown canonical field; known: "
-                                   f"{', '.join(FIELDS[kind])}", column=field)
+                                   f"{', '.join(FIELDS[kind])}", column=name)
         names = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) \
             else ()
         if not names or not all(isinstance(n, str) and n for n in names):
             raise InputError(path, f"[{kind}] entry must be a column name or a list of names",
-                             column=field)
-        entries[field] = names
+                             column=name)
+        entries[name] = names
+    return entries
+
+
+def _parameter_sources(path: Path, content: dict[str, Any]) -> dict[str, dict[str, tuple]]:
+    """The [parameter_sources.NAME] tables of a map: alternative stellar-parameter columns."""
+    sources = {}
+    for name, table in content.get("parameter_sources", {}).items():
+        if not isinstance(table, dict):
+            raise InputError(path, "each parameter source must be a table "
+                                   "[parameter_sources.NAME] of field = column entries",
+                             column=name)
+        sources[name] = _entries(path, "spectra", table)
+    return sources
+
+
+def _load_map_file(path: Path, kind: str, strict: bool) -> ColumnMap:
+    content = _read_toml(path)
+    section = content.get(kind)
+    if not isinstance(section, dict):
+        raise InputError(path, f"column map has no [{kind}] table")
+    section = dict(section)
+    choice = section.pop(PARAMETER_SOURCE_KEY, None) if kind == "spectra" else None
+    if choice is not None and not isinstance(choice, str):
+        raise InputError(path, "[spectra] parameter_source must be the name of a "
+                               "[parameter_sources.NAME] table", column=PARAMETER_SOURCE_KEY)
+    entries = _entries(path, kind, section)
     return ColumnMap(str(path), entries, frozenset(entries) if strict else frozenset(),
-                     content.get("survey"))
+                     content.get("survey"), choice,
+                     _parameter_sources(path, content) if kind == "spectra" else {})
+
+
+def _with_parameter_source(cmap: ColumnMap, user: ColumnMap | None) -> ColumnMap:
+    """``cmap`` with the entries of its chosen parameter source added.
+
+    A user map chooses a source by name; mapping Teff/log g/[Fe/H] directly while
+    a source is in effect would make the recorded provenance wrong, so it stops.
+    """
+    if cmap.parameter_source is None:
+        return cmap
+    chosen = cmap.parameter_sources.get(cmap.parameter_source)
+    if chosen is None:
+        known = ", ".join(sorted(cmap.parameter_sources)) or "none (this map defines no sources)"
+        raise InputError(cmap.source, f"parameter_source {cmap.parameter_source!r} is not "
+                                      f"defined; known: {known}", column=PARAMETER_SOURCE_KEY)
+    direct = sorted(set(user.entries) & set(chosen)) if user is not None else []
+    if direct:
+        raise InputError(cmap.source, f"maps {', '.join(direct)} directly while parameter_source "
+                                      f"{cmap.parameter_source!r} is in effect; choose the source "
+                                      f"with [spectra] parameter_source = "
+                                      f"{' or '.join(repr(k) for k in cmap.parameter_sources)}",
+                         column=direct[0])
+    strict = cmap.strict | frozenset(chosen) if user is not None and \
+        user.parameter_source is not None else cmap.strict
+    return replace(cmap, entries={**chosen, **cmap.entries}, strict=strict)
 
 
 def column_map(kind: str, default: str | None, colmap: str | Path | None) -> ColumnMap:
@@ -288,13 +361,14 @@ def column_map(kind: str, default: str | None, colmap: str | Path | None) -> Col
     if default is None and colmap is None:
         raise ValueError("need a default catalogue/survey or a column map")
     base = _load_map_file(COLMAP_DIR / f"{default}.toml", kind, strict=False) if default else None
-    if colmap is None:
-        return base
-    user = _load_map_file(Path(colmap), kind, strict=True)
-    if base is None:
-        return user
-    return ColumnMap(user.source, {**base.entries, **user.entries}, user.strict,
-                     user.survey or base.survey)
+    user = _load_map_file(Path(colmap), kind, strict=True) if colmap is not None else None
+    if user is None or base is None:
+        return _with_parameter_source(base or user, user)
+    merged = ColumnMap(user.source, {**base.entries, **user.entries}, user.strict,
+                       user.survey or base.survey,
+                       user.parameter_source or base.parameter_source,
+                       {**base.parameter_sources, **user.parameter_sources})
+    return _with_parameter_source(merged, user)
 
 
 def _find_column(names: list[str], candidate: str) -> str | None:
@@ -475,11 +549,11 @@ def _canonical_frame(source: _Source, resolved: dict[str, str], kind: str, path:
 
 
 def _read(path: str | Path, kind: str, default: str | None, colmap: str | Path | None,
-          sentinel: float | None = None, source: _Source | None = None
-          ) -> tuple[pd.DataFrame, ColumnMap, dict[str, str]]:
+          sentinel: float | None = None, source: _Source | None = None,
+          cmap: ColumnMap | None = None) -> tuple[pd.DataFrame, ColumnMap, dict[str, str]]:
     path = Path(path)
     source = _open_source(path) if source is None else source
-    cmap = column_map(kind, default, colmap)
+    cmap = column_map(kind, default, colmap) if cmap is None else cmap
     resolved = _resolve(source.names, cmap, kind, path)
     return _canonical_frame(source, resolved, kind, path, sentinel), cmap, resolved
 
@@ -595,22 +669,33 @@ def read_members(path: str | Path, catalogue: str = "hunt2024",
     return frame.reset_index(drop=True), rejections
 
 
-def _detect_survey(source: _Source, path: Path) -> str:
-    """lamost-mrs or lamost-lrs from the file's columns (MRS has rv_br0, LRS has snrg)."""
+LAMOST_ID_COLUMNS = frozenset({"obsid", "designation", "combined_obsid", "combined_designation"})
+
+
+def _detect_survey(source: _Source) -> str | None:
+    """A LAMOST default recognised by columns no other catalogue has, else None.
+
+    MRS has rv_br0; LRS has snrg together with LAMOST's obsid/designation.
+    Generic names (rv, rv_err) prove nothing: Gaia, APOGEE, ... use them too.
+    """
     names = {n.lower() for n in source.names}
-    if {"rv_br0", "rv_br0_err"} <= names:
+    if "rv_br0" in names:
         return "lamost-mrs"
-    if "rv" in names and ({"snrg", "combined_snrg"} & names or "rv_err" in names):
+    if {"snrg", "combined_snrg"} & names and LAMOST_ID_COLUMNS & names:
         return "lamost-lrs"
-    raise InputError(path, "cannot tell the survey from the columns (no rv_br0 for LAMOST "
-                           "MRS, no rv/snrg for LAMOST LRS); pass a survey or a column map")
+    return None
 
 
 def _survey_map(source: _Source, path: Path, survey: str | Path | None,
                 colmap: str | Path | None) -> tuple[str | None, str | Path | None]:
     """(default survey map, user map) from the ``survey`` argument."""
     if survey is None:
-        return _detect_survey(source, path), colmap
+        detected = _detect_survey(source)
+        if detected is None and colmap is None:
+            raise InputError(path, "cannot tell the survey: no LAMOST MRS (rv_br0) or LRS (snrg "
+                                   "with obsid/designation) columns; pass lamost-mrs, lamost-lrs "
+                                   "or a column map naming its survey (survey = \"...\")")
+        return detected, colmap
     if str(survey) in SURVEYS:
         return str(survey), colmap
     if str(survey).endswith(".toml"):
@@ -620,19 +705,76 @@ def _survey_map(source: _Source, path: Path, survey: str | Path | None,
     raise ValueError(f"unknown survey {survey!r}; known: {', '.join(SURVEYS)} or a MAP.toml")
 
 
+def _has_any(names: list[str], columns: Mapping[str, tuple[str, ...]]) -> bool:
+    return any(_find_column(names, c) for candidates in columns.values() for c in candidates)
+
+
+def _check_parameter_columns(names: list[str], cmap: ColumnMap, path: Path) -> None:
+    """Stop when the file lacks every column of the chosen parameter source but has another's
+    (e.g. an MRS file with LASP columns only): the parameters would silently all be NaN."""
+    if cmap.parameter_source is None:
+        return
+    wanted = cmap.parameter_sources[cmap.parameter_source]
+    others = [name for name, columns in cmap.parameter_sources.items()
+              if name != cmap.parameter_source and _has_any(names, columns)]
+    if others and not _has_any(names, wanted):
+        first = next(iter(wanted.values()))[0]
+        raise InputError(path, f"has no {cmap.parameter_source} stellar-parameter columns "
+                               f"({', '.join(c[0] for c in wanted.values())}) but has "
+                               f"{', '.join(others)} ones: set [spectra] parameter_source = "
+                               f"{others[0]!r} in a column map (map {cmap.source})", column=first)
+
+
+def check_map_usage(colmap: str | Path | None, surveys: Iterable[str | Path | None]) -> None:
+    """Stop before reading when a column map holds a table that this run would not apply.
+
+    A ``--survey MAP.toml`` is read for spectra only, so its [clusters]/[members]
+    tables would be silently ignored unless the same file is also the ``--map``;
+    and the ``--map``'s [spectra] table is not used for files read with a survey map.
+    """
+    map_path = Path(colmap).resolve() if colmap is not None else None
+    for survey in sorted({str(s) for s in surveys if s is not None and str(s).endswith(".toml")}):
+        if map_path is not None and Path(survey).resolve() == map_path:
+            continue
+        ignored = [f"[{k}]" for k in ("clusters", "members") if k in _read_toml(Path(survey))]
+        if ignored:
+            raise InputError(survey, f"{' and '.join(ignored)} of a --survey map would be ignored "
+                                     "(a --survey map is read for spectra only): pass this file "
+                                     "with --map, which applies [clusters], [members] and "
+                                     "[spectra]", column=ignored[0].strip("[]"))
+        if map_path is not None and "spectra" in _read_toml(map_path):
+            raise InputError(colmap, f"[spectra] of --map would be ignored for spectra read with "
+                                     f"--survey {survey}: put the spectra columns in one map",
+                             column="spectra")
+
+
+def _constant_category(value: str, n: int) -> pd.Categorical:
+    """One value for every row, one byte each (10M rows stay cheap)."""
+    return pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[value])
+
+
 def read_spectra(path: str | Path, survey: str | Path | None = None,
                  colmap: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Spectra (one row each) with canonical columns, a ``survey`` column and rejections.
+    """Spectra (one row each) with canonical columns, ``survey``/``param_source`` and rejections.
 
-    Obsids must be unique.  Gaia ids <= 0 and LAMOST's -9999 sentinel become missing;
-    rows without a position are dropped and counted.  Values are otherwise kept as
-    read: per-value quality control is :func:`ingest.quality.spectrum_qc`.
+    The survey is the one declared by the column map (``survey = "..."``) or the
+    LAMOST default recognised from its distinctive columns; a map without one
+    gives ``survey = 'undeclared'``, so no survey zero-point offset can apply to
+    it.  ``param_source`` names the stellar-parameter columns used (e.g. 'cnn').
+    Obsids must be unique.  Gaia ids <= 0 and LAMOST's -9999 sentinel become
+    missing; rows without a position are dropped and counted.  Values are
+    otherwise kept as read: per-value quality control is
+    :func:`ingest.quality.spectrum_qc`.
     """
     path = Path(path)
     source = _open_source(path)
     default, user = _survey_map(source, path, survey, colmap)
-    frame, cmap, resolved = _read(path, "spectra", default, user, LAMOST_MISSING, source)
-    frame["survey"] = cmap.survey or (default if default else Path(str(user)).stem)
+    cmap = column_map("spectra", default, user)
+    _check_parameter_columns(source.names, cmap, path)
+    frame, _, resolved = _read(path, "spectra", default, user, LAMOST_MISSING, source, cmap)
+    frame["survey"] = cmap.survey or UNDECLARED_SURVEY
+    frame["param_source"] = _constant_category(cmap.parameter_source or NO_PARAMETER_SOURCE,
+                                               len(frame))
     frame["source_id"] = frame["source_id"].mask(frame["source_id"].fillna(0) <= 0)
     obsid = frame["obsid"]
     duplicated = obsid.notna() & obsid.duplicated(keep=False)

@@ -22,6 +22,25 @@ def _rejection_lines(rejections: dict[str, int]) -> list[str]:
     return lines or ["    none"]
 
 
+def _survey_line(surveys: dict[str, dict[str, Any]]) -> str:
+    """Per survey: RV zero-point offset added and stellar-parameter source."""
+    parts = [f"{name} {record['rv_offset_kms']:+g} ({'/'.join(record['parameter_source'])})"
+             for name, record in surveys.items()]
+    return "  surveys, RV offset km/s (parameters): " + ", ".join(parts)
+
+
+def _undeclared_warning(surveys: dict[str, dict[str, Any]]) -> list[str]:
+    """A warning for spectra whose column map names no survey (no zero-point offset)."""
+    undeclared = sum(r["spectra"] for r in surveys.values() if not r["declared"])
+    if not undeclared:
+        return []
+    return textwrap.wrap(
+        f"WARNING: {undeclared:,} spectra were read through a column map without a "
+        "'survey' key: no RV zero-point offset applied to them; add survey = \"NAME\" "
+        "to the map (e.g. gaia-dr3, lamost-lrs) to declare their RV scale",
+        WIDTH, initial_indent="  ", subsequent_indent="    ")
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """Render the dict returned by ``ingest.pipeline.run_ingest`` in about 20 lines of <= 100."""
     counts = summary["row_counts"]
@@ -34,8 +53,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['clusters_good_flag12']:,} with >= {summary['good_min_flag12']} FLAG=12 stars",
         f"  member stars: {counts['member']:,}  (FLAG=0: {flags['0']:,}, FLAG=1: {flags['1']:,}, "
         f"FLAG=12: {flags['12']:,}; RV-variable: {summary['rv_variable_stars']:,})",
-        f"  spectra matched: {counts['spectrum']:,}; RV zero-point offsets (km/s): "
-        + ", ".join(f"{survey} {offset:+g}" for survey, offset in summary["rv_offsets"].items()),
+        f"  spectra matched: {counts['spectrum']:,}",
+        _survey_line(summary["surveys"]),
+        *_undeclared_warning(summary["surveys"]),
         *textwrap.wrap("tables: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
                        WIDTH, initial_indent="  ", subsequent_indent="    "),
         *[f"  warning: {line}" for line in summary.get("gaia_releases", {}).get("warnings", [])],

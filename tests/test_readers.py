@@ -51,6 +51,7 @@ def mrs_table() -> Table:
         "band": ["B", "B", "R"], "snr": [50.0, 8.0, 30.0],
         "rv_br0": [5.5, 34.0, 35.2], "rv_br0_err": [0.5, 1.0, 0.7], "rv_br_flag": [0, 0, 1],
         "teff_lasp": [5600.0, 6000.0, 6100.0], "teff_lasp_err": [50.0, 60.0, 70.0],
+        "teff_cnn": [5650.0, 6050.0, 6150.0], "teff_cnn_err": [40.0, 45.0, 55.0],
         "mg_fe": [0.1, -9999.0, 0.05], "mg_fe_err": [0.05, -9999.0, 0.04],
     })
 
@@ -177,13 +178,14 @@ def test_map_alternatives_first_present_wins(tmp_path):
 
 def test_user_map_overrides_default_entry_by_entry(tmp_path):
     table = mrs_table()
-    table["teff_cnn"] = [4000.0, 4100.0, 4200.0]
-    mapfile = tmp_path / "cnn.toml"
-    mapfile.write_text('[spectra]\nteff = "teff_cnn"\n')
+    table["rv_b0"] = [5.0, 33.0, 35.0]
+    mapfile = tmp_path / "blue.toml"
+    mapfile.write_text('[spectra]\nrv = "rv_b0"\n')
     frame, _ = readers.read_spectra(write(table, tmp_path / "mrs.fits"), survey="lamost-mrs",
                                     colmap=mapfile)
-    assert frame["teff"].tolist() == [4000.0, 4100.0, 4200.0]
-    assert frame["rv"].tolist() == [5.5, 34.0, 35.2]
+    assert frame["rv"].tolist() == [5.0, 33.0, 35.0]
+    assert frame["rv_err"].tolist() == [0.5, 1.0, 0.7]
+    assert frame["teff"].tolist() == [5650.0, 6050.0, 6150.0]
 
 
 def test_map_matches_column_names_case_insensitively(tmp_path):

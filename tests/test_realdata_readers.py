@@ -68,7 +68,7 @@ def test_gyrointerp_gaia_rvs_read_as_spectra_and_match_hunt_by_id(shared_data):
     rows = csv_rows(path)
     spectra, _ = readers.read_spectra(path, survey=mapfile)
     assert len(spectra) == len(rows)
-    assert (spectra["survey"] == "gaia-dr3-rvs").all()
+    assert (spectra["survey"] == "gaia-dr3").all()
     assert spectra["rv"].notna().sum() == sum(r["radial_velocity"] != "" for r in rows)
     members_map = HUNT_SUBSET_MAP
     members_path = shared_data / "members" / "hunt2023_subset" / HUNT_SUBSET

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="hunt2024",
                         help="also write the member list without Gaia ids (positional) or with "
                              "Gaia DR2 ids and epoch 2015.5 (cg20) (default: hunt2024 only)")
+    parser.add_argument("--gaia-rvs", action="store_true",
+                        help="also write gaia_rvs.csv: Gaia-RVS-like RVs of the bright members "
+                             "with generic column names and no survey (read with a column map)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
                                         "night_zp_jitter_kms": args.night_zp_jitter},
                        member_variant=args.member_variant)
     counts = summary["counts"]
+    if args.gaia_rvs:
+        from ingest.simulate.gaia_rvs import FILE, write_gaia_rvs
+
+        write_gaia_rvs(args.out, args.out / FILE, seed)
     print(f"simulated preset {args.preset!r} (seed {seed}) into {args.out}: "
           f"{counts['clusters']} clusters, {counts['members']} member-table rows, "
           f"{counts['mrs']} MRS rows, {counts['lrs']} LRS rows "

@@ -28,9 +28,9 @@ GAIA_RV_DIR = Path("members") / "gyrointerp"
 GAIA_RV_GLOB = "*_x_dr3.csv"
 LAMOST_DIR = Path("lamost_sample")
 MEMBER_MAP = readers.COLMAP_DIR / "hunt2023-subset.toml"
-# The shipped map declares survey = "gaia-dr3-rvs": the survey is named explicitly,
-# never detected from the generic rv/rv_err columns, and [rv_offsets] has no entry for
-# it, so no zero point (in particular not the LAMOST LRS +4.7 km/s) is added.
+# The shipped map declares survey = "gaia-dr3": the survey is named explicitly, never
+# detected from the generic rv/rv_err columns, and its [rv_offsets] entry is 0 (the
+# reference scale), so no zero point (in particular not the LAMOST LRS +4.7 km/s) is added.
 GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 # Fu et al. (2022) orbit setup: R0 8.21 kpc, McMillan17, circular speed 232.8 km/s,
@@ -66,16 +66,20 @@ def gaia_rv_files(data: Path) -> list[Path]:
     return sorted((data / GAIA_RV_DIR).glob(GAIA_RV_GLOB))
 
 
-def hunt_gaia_cluster_rvs(data: Path, config: dict) -> dict[str, pd.DataFrame]:
+def hunt_gaia_cluster_rvs(data: Path, config: dict,
+                          spectra: list[tuple[Path, Path | None]] | None = None,
+                          colmap: Path = MEMBER_MAP) -> dict[str, pd.DataFrame]:
     """Cluster, member and spectrum tables of the pipeline on Hunt members x Gaia DR3 RVs.
 
-    Spectra are passed as (file, GAIA_RV_MAP) pairs: the survey is explicit, so the
-    result does not depend on survey detection (see GAIA_RV_MAP).
+    By default spectra are passed as (file, GAIA_RV_MAP) pairs: the survey is explicit,
+    so the result does not depend on survey detection (see GAIA_RV_MAP).  Tests pass
+    other (file, map) pairs and member maps to read the same stars as a user would.
     """
-    spectra = [(path, GAIA_RV_MAP) for path in gaia_rv_files(data)]
+    if spectra is None:
+        spectra = [(path, GAIA_RV_MAP) for path in gaia_rv_files(data)]
     rejections: dict[str, int] = {}
     clusters, members, rvs = pipeline.read_inputs(
-        data / HUNT2023, data / HUNT_MEMBERS, spectra, "hunt2023", MEMBER_MAP, config,
+        data / HUNT2023, data / HUNT_MEMBERS, spectra, "hunt2023", colmap, config,
         rejections)
     cluster, member, spectrum = pipeline.catalogue_tables(
         clusters, members, rvs, config, rejections, pipeline.StageClock(progress=False))

@@ -105,7 +105,7 @@ Inputs, checksums, versions and seed: `manifest.json`; every number: `validation
 
 Members of `{results["inputs"]["hunt_members"]}` x the gyrointerp Gaia DR3 cross-matches
 (joined by source_id), through the ingest pipeline's read, crossmatch, QC, combination and
-Monte Carlo estimation, read with the `gaia-dr3-rvs` column map (survey named explicitly:
+Monte Carlo estimation, read with the `gaia-dr3-rvs` column map (survey `gaia-dr3` named explicitly:
 no zero point is added). `rv`: our cluster RV (median of the FLAG=1 stars) and its error;
 `rv_hunt`, `rv_hunt_err`, `n_rv_hunt`: HUNT2023's RV, e_RV and n_RV; pull = diff / diff_err.
 
