@@ -266,11 +266,39 @@ def literature_figure(comparison: pd.DataFrame, quantity: str, path: Path) -> Pa
     return _save(fig, path)
 
 
+_ORBIT_ERROR_PANELS = (("z_max", "z_max"), ("r_peri", "R_peri"), ("r_apo", "R_apo"),
+                       ("ecc", "e"))
+
+
+def orbit_error_figure(clusters: pd.DataFrame, path: Path) -> Path:
+    """Half the 16-84 range of z_max, R_peri, R_apo and e against distance: shows where the
+    distance error takes over from the RV and proper-motion errors (~2 kpc)."""
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6), layout="constrained", sharex=True)
+    dist_kpc = clusters["dist50"].to_numpy(float) / 1000.0
+    dist_frac = ((clusters["dist84"] - clusters["dist16"]) / (2 * clusters["dist50"])).to_numpy(
+        float) if {"dist16", "dist84"} <= set(clusters.columns) else np.full(len(clusters), np.nan)
+    for ax, (column, label) in zip(axes.ravel(), _ORBIT_ERROR_PANELS):
+        err = clusters[f"{column}_err"].to_numpy(float)
+        good = np.isfinite(err) & (err > 0) & np.isfinite(dist_kpc)
+        points = ax.scatter(dist_kpc[good], err[good], c=100 * dist_frac[good], s=8,
+                            cmap="viridis")
+        ax.set_yscale("log")
+        ax.set_ylabel(f"half 16-84 range of {label}" + ("" if column == "ecc" else " (kpc)"))
+        ax.set_title(f"{label}: {good.sum()} clusters", fontsize=9)
+    for ax in axes[1]:
+        ax.set_xlabel("distance (kpc)")
+    fig.colorbar(points, ax=axes, label="distance error (%, half 16-84)")
+    fig.suptitle("Orbit uncertainties (Monte Carlo over RV, distance and pm errors)")
+    return _save(fig, path)
+
+
 def render_catalogue_figures(clusters: pd.DataFrame, gradients: pd.DataFrame,
                              lit_comparison: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """out_dir/catalogue/*.png: gradient, gradient per age bin, literature comparisons."""
+    """out_dir/catalogue/*.png: gradients, orbit errors, literature comparisons."""
     target = Path(out_dir) / "catalogue"
     paths = []
+    if "z_max_err" in clusters and clusters["z_max_err"].notna().any():
+        paths.append(orbit_error_figure(clusters, target / "orbit_errors_vs_distance.png"))
     if len(gradients):
         paths.append(gradient_figure(clusters, gradients, target / "gradient_fe_h_rgc.png"))
         paths.append(age_bin_figure(clusters, gradients, target / "gradient_fe_h_age_bins.png"))

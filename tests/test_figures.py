@@ -140,3 +140,17 @@ def test_figures_of_the_demo_ingest(demo_ingest, tmp_path):
     assert any(p.name == "gradient_fe_h_rgc.png" for p in paths)
     per_cluster = [p for p in paths if p.parent.name == "cluster"]
     assert len(per_cluster) == 3 * len(figures.read_fits_table(directory / "cluster.fits"))
+
+
+def test_orbit_error_figure_is_drawn_when_orbit_errors_exist(tmp_path):
+    rng = np.random.default_rng(9)
+    dist = rng.uniform(200, 6000, 60)
+    clusters = pd.DataFrame({"dist50": dist, "dist16": dist * 0.98, "dist84": dist * 1.03})
+    for column in ("z_max", "r_peri", "r_apo", "ecc"):
+        clusters[f"{column}_err"] = 1e-3 * dist / 1000 * rng.uniform(0.5, 2, 60)
+    path = figures.orbit_error_figure(clusters, tmp_path / "orbit.png")
+    assert _not_blank(path)
+    empty = figures.render_catalogue_figures(clusters.assign(z_max_err=np.nan), pd.DataFrame(),
+                                             pd.DataFrame({"quantity": pd.Series([], dtype=object)}),
+                                             tmp_path / "e")
+    assert empty == []
