@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy.special import ndtr  # noqa: E402
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_+\-.]")
 _DPI = 110
@@ -97,35 +98,44 @@ def kiel_figure(name: str, members: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _rv_limits(row: pd.Series) -> tuple[float, float, str]:
-    """Centre and width of the FLAG=1 window: the Gaussian fit if any, else median and std."""
+def _fit_curve(row: pd.Series, flag1: pd.DataFrame, grid: np.ndarray) -> np.ndarray | None:
+    """Expected FLAG=1 star counts per km/s under the likelihood fit: each star's
+    N(mu, sigma^2 + err^2) truncated to the clip window, summed; None without a fit."""
     mu, sigma = row.get("rv_fit_mu", np.nan), row.get("rv_fit_sigma", np.nan)
-    if np.isfinite(mu) and np.isfinite(sigma) and sigma > 0:
-        return float(mu), float(sigma), "Gaussian fit"
-    return float(row.get("rv", np.nan)), float(row.get("rv_std", np.nan)), "median, std"
+    lo, hi = row.get("rv_clip_lo", np.nan), row.get("rv_clip_hi", np.nan)
+    if not (np.isfinite(mu) and np.isfinite(sigma) and np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    tau = np.sqrt(sigma ** 2 + flag1["rv_err"].to_numpy(float) ** 2)[:, None]
+    inside = (ndtr((hi - mu) / tau) - ndtr((lo - mu) / tau))
+    density = np.exp(-0.5 * ((grid[None, :] - mu) / tau) ** 2) / (tau * np.sqrt(2 * np.pi))
+    return np.where((grid >= lo) & (grid <= hi), (density / inside).sum(axis=0), 0.0)
 
 
 def rv_figure(name: str, row: pd.Series, members: pd.DataFrame, path: Path) -> Path:
-    """Fu et al. 2022 Fig. 2: member RVs, FLAG=1 subset, Gaussian fit and 2-sigma limits."""
+    """Fu et al. 2022 Fig. 2: member RVs, FLAG=1 subset, the likelihood fit and the very
+    window (rv_clip_lo, rv_clip_hi) that selected FLAG=1."""
     fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     stars = _finite(members, "rv")
-    mu, sigma, how = _rv_limits(row)
+    lo, hi = float(row.get("rv_clip_lo", np.nan)), float(row.get("rv_clip_hi", np.nan))
     span = np.percentile(stars.rv, [1, 99]) if len(stars) else np.array([-1.0, 1.0])
-    if np.isfinite(mu) and np.isfinite(sigma):
-        span = np.array([min(span[0], mu - 4 * sigma), max(span[1], mu + 4 * sigma)])
+    if np.isfinite(lo) and np.isfinite(hi):
+        pad = 0.5 * (hi - lo)
+        span = np.array([min(span[0], lo - pad), max(span[1], hi + pad)])
     bins = np.linspace(span[0] - 1, span[1] + 1, 31)
     ax.hist(stars.rv, bins=bins, color="0.8", label=f"all with RV ({len(stars)})")
     flag1 = stars[stars.flag >= 1]
     ax.hist(flag1.rv, bins=bins, color="tab:blue", alpha=0.7, label=f"FLAG=1 ({len(flag1)})")
-    if np.isfinite(mu) and np.isfinite(sigma) and sigma > 0:
-        grid = np.linspace(bins[0], bins[-1], 400)
-        scale = len(flag1) * (bins[1] - bins[0])
-        ax.plot(grid, scale * np.exp(-0.5 * ((grid - mu) / sigma) ** 2)
-                / (sigma * np.sqrt(2 * np.pi)), "k-",
-                label=f"{how}: {mu:.2f} +- {sigma:.2f} km/s")
-        for limit in (mu - 2 * sigma, mu + 2 * sigma):
+    grid = np.linspace(bins[0], bins[-1], 600)
+    curve = _fit_curve(row, flag1, grid)
+    if curve is not None:
+        ax.plot(grid, curve * (bins[1] - bins[0]), "k-",
+                label=f"fit (rv_flag {int(row.get('rv_flag', -1))}): "
+                      f"{row.rv_fit_mu:.2f}, sigma_int {row.rv_fit_sigma:.2f} km/s")
+    if np.isfinite(lo) and np.isfinite(hi):
+        for limit in (lo, hi):
             ax.axvline(limit, color="tab:red", ls="--")
-        ax.plot([], [], color="tab:red", ls="--", label=f"{how} +- 2 sigma")
+        ax.plot([], [], color="tab:red", ls="--",
+                label=f"FLAG=1 window {lo:.1f} .. {hi:.1f} km/s")
     ax.set_xlabel("RV (km/s)")
     ax.set_ylabel("stars")
     ax.set_title(f"{name}: RV distribution")

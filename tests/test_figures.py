@@ -30,7 +30,8 @@ def _members(name: str, n: int, seed: int) -> pd.DataFrame:
 
 def _cluster_row(name: str) -> pd.Series:
     return pd.Series({"cluster_name": name, "rv": -12.0, "rv_std": 1.6, "rv_fit_mu": -12.1,
-                      "rv_fit_sigma": 1.5, "n_flag1": 40, "fe_h": -0.05})
+                      "rv_fit_sigma": 1.5, "rv_flag": 0, "rv_clip_lo": -16.3,
+                      "rv_clip_hi": -7.9, "n_flag1": 40, "fe_h": -0.05})
 
 
 def _not_blank(path) -> bool:
@@ -154,3 +155,18 @@ def test_orbit_error_figure_is_drawn_when_orbit_errors_exist(tmp_path):
                                              pd.DataFrame({"quantity": pd.Series([], dtype=object)}),
                                              tmp_path / "e")
     assert empty == []
+
+
+def test_rv_figure_draws_exactly_the_flag1_window(tmp_path, monkeypatch):
+    drawn = []
+    original = figures.plt.Axes.axvline
+
+    def record(ax, x=0, *args, **kwargs):
+        drawn.append(x)
+        return original(ax, x, *args, **kwargs)
+
+    monkeypatch.setattr(figures.plt.Axes, "axvline", record)
+    row = _cluster_row("C")
+    path = figures.rv_figure("C", row, _members("C", 60, 1), tmp_path / "rv.png")
+    assert drawn == [row.rv_clip_lo, row.rv_clip_hi]
+    assert _not_blank(path)
