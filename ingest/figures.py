@@ -177,6 +177,24 @@ def _broken_curve(fit: pd.Series, x: np.ndarray) -> np.ndarray:
     return fit.intercept + fit.slope * np.minimum(dx, 0) + fit.slope_outer * np.maximum(dx, 0)
 
 
+def _draw_split(ax: plt.Axes, fit: pd.Series | None, sample: pd.DataFrame) -> None:
+    """The independent inner and outer lines: each drawn through its own clusters' weighted
+    centre (the table gives slopes only, intercepts at R_gc = 0 are not comparable)."""
+    if fit is None:
+        return
+    for side, slope, count in ((sample.r_gc < fit.knee, fit.slope, fit.n_inner),
+                               (sample.r_gc >= fit.knee, fit.slope_outer, fit.n_outer)):
+        part = sample[side]
+        if not len(part):
+            continue
+        weight = 1.0 / part.fe_h_err.to_numpy(float) ** 2 if "fe_h_err" in part else None
+        x0 = np.average(part.r_gc, weights=weight)
+        y0 = np.average(part.fe_h, weights=weight)
+        x = np.array([part.r_gc.min(), part.r_gc.max()])
+        ax.plot(x, y0 + slope * (x - x0), color="tab:orange", lw=2, alpha=0.8,
+                label=f"split side (N={count}): {slope:.3f} dex/kpc")
+
+
 def gradient_figure(clusters: pd.DataFrame, gradients: pd.DataFrame, path: Path) -> Path:
     """Thesis Fig. 4-13: [Fe/H] vs R_gc coloured by log age, linear and broken-line fits."""
     sample = _good_sample(clusters, gradients)
@@ -201,6 +219,7 @@ def gradient_figure(clusters: pd.DataFrame, gradients: pd.DataFrame, path: Path)
                 label=f"{model}: {fit.slope:.3f} +- {fit.slope_err:.3f} / {fit.slope_outer:.3f}"
                       f" +- {fit.slope_outer_err:.3f} dex/kpc, {knee_text} kpc")
         ax.axvline(fit.knee, color=style[0], ls=":", lw=0.8)
+    _draw_split(ax, _gradient_row(gradients, "broken_split"), sample)
     ax.set_xlabel("R_gc (kpc)")
     ax.set_ylabel("[Fe/H] (dex)")
     ax.set_title(f"[Fe/H] gradient ({len(sample)} clusters)")
@@ -229,6 +248,41 @@ def age_bin_figure(clusters: pd.DataFrame, gradients: pd.DataFrame, path: Path) 
                      f" (N={fit.n})", fontsize=8)
         ax.set_xlabel("R_gc (kpc)")
     axes[0][0].set_ylabel("[Fe/H] (dex)")
+    return _save(fig, path)
+
+
+_TREND_AXES = {"lz": ("L_z", 1e3, "L_z (10^3 kpc km/s)"),
+               "energy": ("E", 1e5, "E (10^5 km^2/s^2)")}
+
+
+def dynamics_trend_figure(clusters: pd.DataFrame, gradients: pd.DataFrame, path: Path) -> Path:
+    """Fu et al. 2022 Figs 9-10: [Fe/H] against L_z and orbital energy per age group, with the
+    quadratic_mcmc rows of the gradient table."""
+    sample = _finite(_good_sample(clusters, gradients), "lz", "energy")
+    groups = [g for g in dict.fromkeys(gradients.loc[
+        gradients.variable.str.strip() == "lz", "age_bin"].str.strip())]
+    fig, axes = plt.subplots(2, max(len(groups), 1), figsize=(3.2 * max(len(groups), 1), 6),
+                             sharey=True, squeeze=False, layout="constrained")
+    for column, group in enumerate(groups):
+        lo, hi = _age_limits(group)
+        age_gyr = 10 ** (sample.logage50 - 9)
+        chosen = sample[(age_gyr >= lo) & (age_gyr < hi)]
+        for row, variable in enumerate(("lz", "energy")):
+            ax = axes[row][column]
+            _, scale, label = _TREND_AXES[variable]
+            x = chosen[variable].to_numpy(float) / scale
+            ax.scatter(x, chosen.fe_h, s=8, c="tab:blue")
+            fit = _gradient_row(gradients, "quadratic_mcmc", group, variable)
+            if fit is not None and len(x):
+                grid = np.linspace(x.min(), x.max(), 100)
+                ax.plot(grid, fit.intercept + fit.slope * grid + fit.quad * grid ** 2, "k-")
+                ax.set_title(f"{group} Gyr: a={fit.quad:.3f}+-{fit.quad_err:.3f} (N={fit.n})",
+                             fontsize=7)
+            ax.set_xlabel(label, fontsize=8)
+    for row in axes:
+        row[0].set_ylabel("[Fe/H] (dex)")
+    fig.suptitle("[Fe/H] vs angular momentum and orbital energy per age group (Fu 2022 Figs 9-10)",
+                 fontsize=9)
     return _save(fig, path)
 
 
@@ -312,6 +366,9 @@ def render_catalogue_figures(clusters: pd.DataFrame, gradients: pd.DataFrame,
     if len(gradients):
         paths.append(gradient_figure(clusters, gradients, target / "gradient_fe_h_rgc.png"))
         paths.append(age_bin_figure(clusters, gradients, target / "gradient_fe_h_age_bins.png"))
+        if (gradients.variable.str.strip() == "lz").any():
+            paths.append(dynamics_trend_figure(clusters, gradients,
+                                               target / "fe_h_lz_energy_age_groups.png"))
     for quantity in dict.fromkeys(lit_comparison.quantity.str.strip()):
         paths.append(literature_figure(lit_comparison, quantity,
                                        target / f"literature_{quantity}.png"))

@@ -73,7 +73,7 @@ def test_a_cluster_without_spectra_still_gets_its_figures(tmp_path):
 
 def _fast_config() -> dict:
     cfg = config.defaults()
-    cfg["gradients"].update(mcmc_steps=300, mcmc_burn=100)
+    cfg["gradients"].update(mcmc_steps=300, mcmc_burn=100, mcmc_max_steps=300)
     return cfg
 
 
@@ -170,3 +170,18 @@ def test_rv_figure_draws_exactly_the_flag1_window(tmp_path, monkeypatch):
     path = figures.rv_figure("C", row, _members("C", 60, 1), tmp_path / "rv.png")
     assert drawn == [row.rv_clip_lo, row.rv_clip_hi]
     assert _not_blank(path)
+
+
+def test_dynamics_trend_figure_has_one_column_per_age_group(tmp_path):
+    clusters = gradient_clusters(300, seed=21)
+    rng = np.random.default_rng(22)
+    clusters["lz"] = rng.uniform(1200, 3500, 300)
+    clusters["energy"] = rng.uniform(-1.9e5, -1.4e5, 300)
+    table = gradients.fit_gradients(clusters, _fast_config(), seed=23)
+    paths = figures.render_catalogue_figures(clusters, table, pd.DataFrame(
+        {"quantity": pd.Series([], dtype=object)}), tmp_path)
+    trend = [p for p in paths if p.name == "fe_h_lz_energy_age_groups.png"]
+    assert len(trend) == 1 and _not_blank(trend[0])
+    image = mpimg.imread(trend[0])
+    groups = table.loc[table.variable == "lz", "age_bin"].nunique()
+    assert groups == 6 and image.shape[1] > image.shape[0]
