@@ -339,13 +339,15 @@ def orbit_error_figure(clusters: pd.DataFrame, path: Path) -> Path:
     distance error takes over from the RV and proper-motion errors (~2 kpc)."""
     fig, axes = plt.subplots(2, 2, figsize=(8, 6), layout="constrained", sharex=True)
     dist_kpc = clusters["dist50"].to_numpy(float) / 1000.0
-    dist_frac = ((clusters["dist84"] - clusters["dist16"]) / (2 * clusters["dist50"])).to_numpy(
-        float) if {"dist16", "dist84"} <= set(clusters.columns) else np.full(len(clusters), np.nan)
+    if {"dist16", "dist84"} <= set(clusters.columns):
+        colour = 100 * ((clusters["dist84"] - clusters["dist16"])
+                        / (2 * clusters["dist50"])).to_numpy(float)
+    else:
+        colour = np.zeros(len(clusters))
     for ax, (column, label) in zip(axes.ravel(), _ORBIT_ERROR_PANELS):
         err = clusters[f"{column}_err"].to_numpy(float)
         good = np.isfinite(err) & (err > 0) & np.isfinite(dist_kpc)
-        points = ax.scatter(dist_kpc[good], err[good], c=100 * dist_frac[good], s=8,
-                            cmap="viridis")
+        points = ax.scatter(dist_kpc[good], err[good], c=colour[good], s=8, cmap="viridis")
         ax.set_yscale("log")
         ax.set_ylabel(f"half 16-84 range of {label}" + ("" if column == "ecc" else " (kpc)"))
         ax.set_title(f"{label}: {good.sum()} clusters", fontsize=9)
