@@ -14,7 +14,7 @@ standard error of the mixture median (``standard_error``), not std/sqrt(n) of
 the pooled draws, which counts measurement errors twice.
 
 FLAG=1 (RV members): stars whose RV lies within ``clip_sigma`` robust standard
-deviations (1.4826 x MAD of the pooled draws) of the pooled median of the kept
+deviations (1.4826 x MAD of the candidates' RVs) of the pooled median of the kept
 stars, iterated until the member set no longer changes (``rv_members``).  RV-variable stars
 (binary candidates, see ``ingest.combine``) are kept out of the pooled sample
 so they can neither pull the cluster RV nor inflate its dispersion.
@@ -212,21 +212,11 @@ def gaussian_fits(group: np.ndarray, x: np.ndarray, s: np.ndarray, stats: dict,
     return flag, mu, sigma
 
 
-def mixture_mad(group: np.ndarray, x: np.ndarray, s: np.ndarray, n_groups: int,
-                centre: np.ndarray, iterations: int = 60) -> np.ndarray:
-    """Median absolute deviation about ``centre`` of each group's Gaussian mixture:
-    the t with P(|X - centre| < t) = 1/2, by bisection for all groups at once."""
-    n = np.bincount(group, minlength=n_groups)
-    lo = np.zeros(n_groups)
-    hi = np.zeros(n_groups)
-    with np.errstate(invalid="ignore"):
-        np.maximum.at(hi, group, np.abs(x - centre[group]) + 10 * s)
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            inside = group_sum(group, ndtr((centre[group] + mid[group] - x) / s)
-                               - ndtr((centre[group] - mid[group] - x) / s), n_groups) / n
-            lo, hi = np.where(inside < 0.5, mid, lo), np.where(inside < 0.5, hi, mid)
-    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
+def _group_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    medians = pd.Series(values).groupby(group).median()
+    out = np.full(n_groups, np.nan)
+    out[medians.index.to_numpy()] = medians.to_numpy()
+    return out
 
 
 def rv_members(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, candidate: np.ndarray,
@@ -234,17 +224,19 @@ def rv_members(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, candidate:
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """FLAG=1 mask and each cluster's clip window [lo, hi], iterated to convergence.
 
-    Each pass takes the centre as the pooled median of the stars kept so far and the
-    width as 1.4826 x the MAD of all candidates' mixture about that centre (robust up
-    to 50% outliers; the pooled std of one pass let about half of 10% outliers
-    through); it stops when no cluster's member set changes (at most CLIP_MAX_ITER).
+    Each pass takes the centre m as the pooled median of the stars kept so far and the
+    width as 1.4826 x the median absolute deviation of all candidates' RVs about m
+    (robust up to 50% outliers, and not shrunk by the clip itself); FLAG=1 is
+    m - clip_sigma w <= rv <= m + clip_sigma w.  Stops when no cluster's member set
+    changes (at most CLIP_MAX_ITER passes).  One pass with the pooled std (Fu et al.)
+    let about a third of 10% outliers through (docs/methods.md).
     """
     idx = np.flatnonzero(candidate)
     g, x, s = group[idx], rv[idx], rv_err[idx]
     kept = np.ones(len(idx), dtype=bool)
     for _ in range(CLIP_MAX_ITER):
         centre = stats_of(g[kept], x[kept], s[kept], n_groups)["median"]
-        width = MAD_TO_SIGMA * mixture_mad(g, x, s, n_groups, centre)
+        width = MAD_TO_SIGMA * _group_median(g, np.abs(x - centre[g]), n_groups)
         lo, hi = centre - clip_sigma * width, centre + clip_sigma * width
         new = (x >= lo[g]) & (x <= hi[g])
         if np.array_equal(new, kept):

@@ -134,7 +134,9 @@ def test_parameter_qc_removes_cool_dwarf_bias(cfg):
     off_cfg["params_qc"]["enabled"] = False
     off, _ = estimate(stars, np.zeros(n, np.int64), 1, off_cfg)
     assert (flags["param_qc"][dwarf] == "cool_dwarf").all()
-    assert on["n_flag12"][0] == 22 and off["n_flag12"][0] == n
+    flag1 = (flags["flag"] >= 1).to_numpy()
+    assert flag1.sum() >= n - 3                 # a 2-sigma clip of 40 Gaussian RVs
+    assert on["n_flag12"][0] == (flag1 & ~dwarf).sum() and off["n_flag12"][0] == flag1.sum()
     assert abs(on["fe_h"][0]) < 2 * on["fe_h_err"][0]          # truth is 0
     assert off["fe_h"][0] < on["fe_h"][0] - 0.05                # dwarfs pull it down
 
