@@ -98,17 +98,18 @@ def kiel_figure(name: str, members: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _fit_curve(row: pd.Series, flag1: pd.DataFrame, grid: np.ndarray) -> np.ndarray | None:
-    """Expected FLAG=1 star counts per km/s under the likelihood fit: each star's
-    N(mu, sigma^2 + err^2) truncated to the clip window, summed; None without a fit."""
+def _fit_counts(row: pd.Series, flag1: pd.DataFrame, edges: np.ndarray) -> np.ndarray | None:
+    """Expected FLAG=1 stars per histogram bin under the likelihood fit: each star's
+    N(mu, sigma^2 + err^2) truncated to the clip window, integrated over the bins and
+    summed; None without a fit."""
     mu, sigma = row.get("rv_fit_mu", np.nan), row.get("rv_fit_sigma", np.nan)
     lo, hi = row.get("rv_clip_lo", np.nan), row.get("rv_clip_hi", np.nan)
     if not (np.isfinite(mu) and np.isfinite(sigma) and np.isfinite(lo) and np.isfinite(hi)):
         return None
     tau = np.sqrt(sigma ** 2 + flag1["rv_err"].to_numpy(float) ** 2)[:, None]
-    inside = (ndtr((hi - mu) / tau) - ndtr((lo - mu) / tau))
-    density = np.exp(-0.5 * ((grid[None, :] - mu) / tau) ** 2) / (tau * np.sqrt(2 * np.pi))
-    return np.where((grid >= lo) & (grid <= hi), (density / inside).sum(axis=0), 0.0)
+    inside = ndtr((hi - mu) / tau) - ndtr((lo - mu) / tau)
+    cdf = ndtr((np.clip(edges, lo, hi)[None, :] - mu) / tau)
+    return (np.diff(cdf, axis=1) / inside).sum(axis=0)
 
 
 def rv_figure(name: str, row: pd.Series, members: pd.DataFrame, path: Path) -> Path:
@@ -125,11 +126,10 @@ def rv_figure(name: str, row: pd.Series, members: pd.DataFrame, path: Path) -> P
     ax.hist(stars.rv, bins=bins, color="0.8", label=f"all with RV ({len(stars)})")
     flag1 = stars[stars.flag >= 1]
     ax.hist(flag1.rv, bins=bins, color="tab:blue", alpha=0.7, label=f"FLAG=1 ({len(flag1)})")
-    grid = np.linspace(bins[0], bins[-1], 600)
-    curve = _fit_curve(row, flag1, grid)
-    if curve is not None:
-        ax.plot(grid, curve * (bins[1] - bins[0]), "k-",
-                label=f"fit (rv_flag {int(row.get('rv_flag', -1))}): "
+    counts = _fit_counts(row, flag1, bins)
+    if counts is not None:
+        ax.stairs(counts, bins, color="k",
+                  label=f"fit (rv_flag {int(row.get('rv_flag', -1))}): "
                       f"{row.rv_fit_mu:.2f}, sigma_int {row.rv_fit_sigma:.2f} km/s")
     if np.isfinite(lo) and np.isfinite(hi):
         for limit in (lo, hi):
