@@ -1,7 +1,7 @@
-"""Time the Galactic block (positions + orbits with RV resampling) for N synthetic clusters.
+"""Time the Galactic block (positions + Monte Carlo orbits) for N synthetic clusters.
 
 Usage: PYTHONPATH=. .venv/bin/python bench/bench_orbits.py [--clusters 7000]
-       [--method quadrature|montecarlo] [--nodes 5] [--resamples 50] [--cores 2] [--validate 100]
+       [--draws 100] [--cores 2] [--validate 100]
 Prints wall time of add_galactic and, with --validate N, the largest differences between
 the interpolated and the full McMillan17 for the first N nominal orbits.
 """
@@ -38,22 +38,21 @@ def synthetic_clusters(n: int, seed: int) -> pd.DataFrame:
         "cluster_name": [f"Bench_{i}" for i in range(n)], "ra": radec[:, 0],
         "dec": radec[:, 1], "dist50": dist * 1000.0, "pmra": pm[:, 0], "pmdec": pm[:, 1],
         "rv": vlos_pm[:, 0], "rv_std": rng.uniform(0.5, 5, n),
-        "rv_err": rng.uniform(0.2, 2, n)})
+        "rv_err": rng.uniform(0.2, 2, n), "dist16": dist * 1000.0 * (1 - 0.01 * dist),
+        "dist84": dist * 1000.0 * (1 + 0.01 * dist), "s_pmra": 0.2, "s_pmdec": 0.2,
+        "n_members": 100})
 
 
 def main() -> None:
     """Parse the options, time add_galactic, optionally validate against full integration."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", type=int, default=7000)
-    parser.add_argument("--method", choices=("quadrature", "montecarlo"), default="quadrature")
-    parser.add_argument("--resamples", type=int, default=50, help="montecarlo draws")
-    parser.add_argument("--nodes", type=int, default=5, help="quadrature nodes")
+    parser.add_argument("--draws", type=int, default=100, help="Monte Carlo orbits per cluster")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--validate", type=int, default=0)
     args = parser.parse_args()
     cfg = config.defaults()
-    cfg["galactic"].update(orbit_error_method=args.method, orbit_resamples=args.resamples,
-                           orbit_quadrature_nodes=args.nodes, orbit_cores=args.cores)
+    cfg["galactic"].update(orbit_draws=args.draws, orbit_cores=args.cores)
     clusters = synthetic_clusters(args.clusters, seed=1)
     start = time.perf_counter()
     orbits.interpolated_potential()      # includes the one-off import of McMillan17
@@ -61,10 +60,10 @@ def main() -> None:
     start = time.perf_counter()
     out = galactic.add_galactic(clusters, cfg, seed=2, progress=True)
     wall = time.perf_counter() - start
-    extra = args.resamples if args.method == "montecarlo" else args.nodes - args.nodes % 2
+    extra = args.draws
     n_orbits = args.clusters * (1 + extra)
     print(f"setup (import McMillan17 + interpolation grid): {setup_s:.1f} s")
-    print(f"add_galactic ({args.method}): {args.clusters} clusters x (1 + {extra}) = "
+    print(f"add_galactic (Monte Carlo): {args.clusters} clusters x (1 + {extra}) = "
           f"{n_orbits} orbits on {args.cores} cores: {wall:.1f} s "
           f"({n_orbits / wall:.0f} orbits/s); orbit_flag counts "
           f"{out['orbit_flag'].value_counts().to_dict()}")

@@ -13,30 +13,34 @@ within Monte Carlo noise.  The uncertainty of a cluster value is the sandwich
 standard error of the mixture median (``standard_error``), not std/sqrt(n) of
 the pooled draws, which counts measurement errors twice.
 
-FLAG=1 (RV members): stars whose RV lies within ``clip_sigma`` standard
-deviations of the pooled median of all the cluster's stars.  With
+FLAG=1 (RV members): stars whose RV lies within ``clip_sigma`` robust standard
+deviations (1.4826 x MAD of the candidates' RVs) of the pooled median of the kept
+stars, iterated until the member set no longer changes (``rv_members``).  With
 ``montecarlo.exclude_rv_variable`` RV-variable stars (binary candidates, see
-``ingest.combine``) are kept out of the pooled sample beforehand.
+``ingest.combine``) are kept out of the pooled sample beforehand, so they can
+neither pull the cluster RV nor inflate its dispersion.
 FLAG=12: FLAG=1 stars whose Teff/log g pass the parameter QC
 (``ingest.quality.param_qc``; with ``params_qc.enabled = false`` all pass).
 The abundances use FLAG=12 stars.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from scipy.stats import kstest
 from scipy.special import ndtr
 
 from .combine import ABUNDANCES, group_sum
 
-N_BINS = 40            # histogram bins for the Gaussian fit of the FLAG=1 RVs
-FIT_HALF_WIDTH = 4.0   # histogram range: median +- this many pooled std
 MEDIAN_EPS = 1e-9      # the median is the middle of CDF in [1/2 - eps, 1/2 + eps]
+MAD_TO_SIGMA = 1.4826  # sigma of a Gaussian = 1.4826 x its median absolute deviation
+CLIP_MAX_ITER = 50     # the iterated clip stops here if the member set still changes
+FIT_REJECT_P = 1e-3    # KS p-value below which the fitted Gaussian is rejected (rv_flag 4)
 RV_FLAG_OK, RV_FLAG_FAILED, RV_FLAG_FEW, RV_FLAG_SINGLE, RV_FLAG_NONE = 0, 1, 2, 3, -1
+RV_FLAG_REJECTED = 4
 
 ParamQC = Callable[[np.ndarray, np.ndarray, dict, np.ndarray | None], np.ndarray]
 
@@ -148,30 +152,39 @@ def pooled_stats(group: np.ndarray, x: np.ndarray, s: np.ndarray,
     return {"median": median, "mean": mean, "std": std, "err": err, "n": n}
 
 
-def gauss(v: np.ndarray, amp: float, mu: float, sigma: float) -> np.ndarray:
-    """Gaussian profile used for the RV-distribution fit."""
-    return amp * np.exp(-0.5 * ((v - mu) / sigma) ** 2)
+def _truncated_terms(mu: float, sigma: float, x: np.ndarray, s: np.ndarray, lo: float,
+                     hi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-star z, total width tau and the probability mass inside the clip window."""
+    tau = np.sqrt(sigma ** 2 + s ** 2)
+    inside = ndtr((hi - mu) / tau) - ndtr((lo - mu) / tau)
+    return (x - mu) / tau, tau, inside
 
 
-def fit_histogram(centres: np.ndarray, density: np.ndarray,
-                  guess: tuple[float, float, float]) -> tuple[int, float, float]:
-    """Least-squares Gaussian fit to a histogram: (rv_flag 0 or 1, mu, sigma)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", optimize.OptimizeWarning)
-            popt, pcov = optimize.curve_fit(gauss, centres, density, p0=guess, maxfev=2000)
-    except (RuntimeError, optimize.OptimizeWarning, ValueError):
+def fit_rv_likelihood(x: np.ndarray, s: np.ndarray, lo: float,
+                      hi: float) -> tuple[int, float, float]:
+    """Maximum-likelihood centre and intrinsic dispersion of the FLAG=1 RVs.
+
+    Each star is N(mu, sigma^2 + s_i^2) truncated to the clip window [lo, hi] that
+    selected it, so the clip does not bias sigma low.  Returns (rv_flag, mu, sigma):
+    0 converged and a Gaussian is acceptable; 4 converged but the stars' probability
+    integral transform fails a KS test (p < FIT_REJECT_P): not one Gaussian; 1 the
+    optimiser failed (mu, sigma NaN).
+    """
+    def nll(params: np.ndarray) -> float:
+        z, tau, inside = _truncated_terms(params[0], np.exp(params[1]), x, s, lo, hi)
+        return float(np.sum(0.5 * z * z + np.log(tau) + np.log(np.fmax(inside, 1e-300))))
+
+    excess = np.var(x) - np.mean(s ** 2)
+    start = np.array([np.median(x), 0.5 * np.log(max(excess, 0.01 * np.mean(s ** 2)))])
+    result = optimize.minimize(nll, start, method="Nelder-Mead",
+                               options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 4000})
+    if not (result.success and np.all(np.isfinite(result.x))):
         return RV_FLAG_FAILED, np.nan, np.nan
-    mu, sigma = popt[1], abs(popt[2])
-    if not (np.all(np.isfinite(popt)) and np.all(np.isfinite(np.diag(pcov))) and sigma > 0):
-        return RV_FLAG_FAILED, np.nan, np.nan
-    return RV_FLAG_OK, float(mu), float(sigma)
-
-
-def mixture_histogram(x: np.ndarray, s: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Expected density histogram of the pooled draws of one cluster (exact bin probabilities)."""
-    cdf = ndtr((edges[None, :] - x[:, None]) / s[:, None]).mean(axis=0)
-    return np.diff(cdf) / np.diff(edges)
+    mu, sigma = float(result.x[0]), float(np.exp(result.x[1]))
+    _, tau, inside = _truncated_terms(mu, sigma, x, s, lo, hi)
+    pit = (ndtr((x - mu) / tau) - ndtr((lo - mu) / tau)) / inside
+    pvalue = kstest(pit, "uniform").pvalue
+    return (RV_FLAG_OK if pvalue >= FIT_REJECT_P else RV_FLAG_REJECTED), mu, sigma
 
 
 def fit_flags(n_fit: np.ndarray, min_fit_stars: int) -> np.ndarray:
@@ -184,8 +197,10 @@ def fit_flags(n_fit: np.ndarray, min_fit_stars: int) -> np.ndarray:
 
 
 def gaussian_fits(group: np.ndarray, x: np.ndarray, s: np.ndarray, stats: dict,
-                  min_fit_stars: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """rv_flag, fitted centre and width per cluster from the FLAG=1 mixture histogram."""
+                  min_fit_stars: int, lo: np.ndarray,
+                  hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """rv_flag, fitted centre and intrinsic dispersion per cluster from the FLAG=1 star RVs
+    with their own errors (:func:`fit_rv_likelihood`), within each cluster's clip window."""
     n_groups = len(stats["n"])
     flag = fit_flags(stats["n"], min_fit_stars)
     mu = np.full(n_groups, np.nan)
@@ -194,25 +209,43 @@ def gaussian_fits(group: np.ndarray, x: np.ndarray, s: np.ndarray, stats: dict,
     starts = np.searchsorted(group[order], np.arange(n_groups + 1))
     for c in np.flatnonzero(flag == RV_FLAG_OK):
         members = order[starts[c]:starts[c + 1]]
-        centre, width = stats["median"][c], stats["std"][c]
-        edges = np.linspace(centre - FIT_HALF_WIDTH * width, centre + FIT_HALF_WIDTH * width,
-                            N_BINS + 1)
-        density = mixture_histogram(x[members], s[members], edges)
-        guess = (density.max(), centre, width)
-        flag[c], mu[c], sigma[c] = fit_histogram(0.5 * (edges[1:] + edges[:-1]), density, guess)
+        flag[c], mu[c], sigma[c] = fit_rv_likelihood(x[members], s[members], lo[c], hi[c])
     return flag, mu, sigma
 
 
+def _group_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    medians = pd.Series(values).groupby(group).median()
+    out = np.full(n_groups, np.nan)
+    out[medians.index.to_numpy()] = medians.to_numpy()
+    return out
+
+
 def rv_members(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, candidate: np.ndarray,
-               n_groups: int, clip_sigma: float,
-               stats_of: Callable = pooled_stats) -> np.ndarray:
-    """FLAG=1 mask: candidates within ``clip_sigma`` pooled std of their cluster's pooled median."""
+               n_groups: int, clip_sigma: float, stats_of: Callable = pooled_stats
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FLAG=1 mask and each cluster's clip window [lo, hi], iterated to convergence.
+
+    Each pass takes the centre m as the pooled median of the stars kept so far and the
+    width as 1.4826 x the median absolute deviation of all candidates' RVs about m
+    (robust up to 50% outliers, and not shrunk by the clip itself); FLAG=1 is
+    m - clip_sigma w <= rv <= m + clip_sigma w.  Stops when no cluster's member set
+    changes (at most CLIP_MAX_ITER passes).  One pass with the pooled std (Fu et al.)
+    let about a third of 10% outliers through (docs/methods.md).
+    """
     idx = np.flatnonzero(candidate)
-    stats = stats_of(group[idx], rv[idx], rv_err[idx], n_groups)
-    centre, width = stats["median"][group[idx]], stats["std"][group[idx]]
+    g, x, s = group[idx], rv[idx], rv_err[idx]
+    kept = np.ones(len(idx), dtype=bool)
+    for _ in range(CLIP_MAX_ITER):
+        centre = stats_of(g[kept], x[kept], s[kept], n_groups)["median"]
+        width = MAD_TO_SIGMA * _group_median(g, np.abs(x - centre[g]), n_groups)
+        lo, hi = centre - clip_sigma * width, centre + clip_sigma * width
+        new = (x >= lo[g]) & (x <= hi[g])
+        if np.array_equal(new, kept):
+            break
+        kept = new
     flag1 = np.zeros(len(rv), dtype=bool)
-    flag1[idx] = np.abs(rv[idx] - centre) <= clip_sigma * width
-    return flag1
+    flag1[idx] = kept
+    return flag1, lo, hi
 
 
 def quality_labels(stars: pd.DataFrame, config: dict, param_qc: ParamQC | None) -> np.ndarray:
@@ -250,7 +283,8 @@ def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, config: 
     candidate = has_rv
     if mc["exclude_rv_variable"]:
         candidate = has_rv & (stars["rv_var_flag"].to_numpy() == 0)
-    flag1 = rv_members(cluster, rv, rv_err, candidate, n_clusters, mc["clip_sigma"], stats_of)
+    flag1, clip_lo, clip_hi = rv_members(cluster, rv, rv_err, candidate, n_clusters,
+                                         mc["clip_sigma"], stats_of)
     labels = quality_labels(stars, config, param_qc)
     flag = star_flags(flag1, labels)
 
@@ -258,10 +292,11 @@ def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, config: 
     idx = np.flatnonzero(flag1)
     rv_stats = stats_of(cluster[idx], rv[idx], rv_err[idx], n_clusters)
     fit_flag, fit_mu, fit_sigma = gaussian_fits(cluster[idx], rv[idx], rv_err[idx], rv_stats,
-                                                mc["min_fit_stars"])
+                                                mc["min_fit_stars"], clip_lo, clip_hi)
     out.update(rv=rv_stats["median"], rv_mean=rv_stats["mean"], rv_std=rv_stats["std"],
                rv_err=rv_stats["err"], n_flag1=rv_stats["n"], rv_flag=fit_flag,
-               rv_fit_mu=fit_mu, rv_fit_sigma=fit_sigma)
+               rv_fit_mu=fit_mu, rv_fit_sigma=fit_sigma, rv_clip_lo=clip_lo,
+               rv_clip_hi=clip_hi)
     flag12 = flag == 12
     for par in ABUNDANCES:
         value = stars[par].to_numpy(np.float64)

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy.special import ndtr  # noqa: E402
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_+\-.]")
 _DPI = 110
@@ -97,35 +98,44 @@ def kiel_figure(name: str, members: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _rv_limits(row: pd.Series) -> tuple[float, float, str]:
-    """Centre and width of the FLAG=1 window: the Gaussian fit if any, else median and std."""
+def _fit_counts(row: pd.Series, flag1: pd.DataFrame, edges: np.ndarray) -> np.ndarray | None:
+    """Expected FLAG=1 stars per histogram bin under the likelihood fit: each star's
+    N(mu, sigma^2 + err^2) truncated to the clip window, integrated over the bins and
+    summed; None without a fit."""
     mu, sigma = row.get("rv_fit_mu", np.nan), row.get("rv_fit_sigma", np.nan)
-    if np.isfinite(mu) and np.isfinite(sigma) and sigma > 0:
-        return float(mu), float(sigma), "Gaussian fit"
-    return float(row.get("rv", np.nan)), float(row.get("rv_std", np.nan)), "median, std"
+    lo, hi = row.get("rv_clip_lo", np.nan), row.get("rv_clip_hi", np.nan)
+    if not (np.isfinite(mu) and np.isfinite(sigma) and np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    tau = np.sqrt(sigma ** 2 + flag1["rv_err"].to_numpy(float) ** 2)[:, None]
+    inside = ndtr((hi - mu) / tau) - ndtr((lo - mu) / tau)
+    cdf = ndtr((np.clip(edges, lo, hi)[None, :] - mu) / tau)
+    return (np.diff(cdf, axis=1) / inside).sum(axis=0)
 
 
 def rv_figure(name: str, row: pd.Series, members: pd.DataFrame, path: Path) -> Path:
-    """Fu et al. 2022 Fig. 2: member RVs, FLAG=1 subset, Gaussian fit and 2-sigma limits."""
+    """Fu et al. 2022 Fig. 2: member RVs, FLAG=1 subset, the likelihood fit and the very
+    window (rv_clip_lo, rv_clip_hi) that selected FLAG=1."""
     fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     stars = _finite(members, "rv")
-    mu, sigma, how = _rv_limits(row)
+    lo, hi = float(row.get("rv_clip_lo", np.nan)), float(row.get("rv_clip_hi", np.nan))
     span = np.percentile(stars.rv, [1, 99]) if len(stars) else np.array([-1.0, 1.0])
-    if np.isfinite(mu) and np.isfinite(sigma):
-        span = np.array([min(span[0], mu - 4 * sigma), max(span[1], mu + 4 * sigma)])
+    if np.isfinite(lo) and np.isfinite(hi):
+        pad = 0.5 * (hi - lo)
+        span = np.array([min(span[0], lo - pad), max(span[1], hi + pad)])
     bins = np.linspace(span[0] - 1, span[1] + 1, 31)
     ax.hist(stars.rv, bins=bins, color="0.8", label=f"all with RV ({len(stars)})")
     flag1 = stars[stars.flag >= 1]
     ax.hist(flag1.rv, bins=bins, color="tab:blue", alpha=0.7, label=f"FLAG=1 ({len(flag1)})")
-    if np.isfinite(mu) and np.isfinite(sigma) and sigma > 0:
-        grid = np.linspace(bins[0], bins[-1], 400)
-        scale = len(flag1) * (bins[1] - bins[0])
-        ax.plot(grid, scale * np.exp(-0.5 * ((grid - mu) / sigma) ** 2)
-                / (sigma * np.sqrt(2 * np.pi)), "k-",
-                label=f"{how}: {mu:.2f} +- {sigma:.2f} km/s")
-        for limit in (mu - 2 * sigma, mu + 2 * sigma):
+    counts = _fit_counts(row, flag1, bins)
+    if counts is not None:
+        ax.stairs(counts, bins, color="k",
+                  label=f"fit (rv_flag {int(row.get('rv_flag', -1))}): "
+                      f"{row.rv_fit_mu:.2f}, sigma_int {row.rv_fit_sigma:.2f} km/s")
+    if np.isfinite(lo) and np.isfinite(hi):
+        for limit in (lo, hi):
             ax.axvline(limit, color="tab:red", ls="--")
-        ax.plot([], [], color="tab:red", ls="--", label=f"{how} +- 2 sigma")
+        ax.plot([], [], color="tab:red", ls="--",
+                label=f"FLAG=1 window {lo:.1f} .. {hi:.1f} km/s")
     ax.set_xlabel("RV (km/s)")
     ax.set_ylabel("stars")
     ax.set_title(f"{name}: RV distribution")
@@ -167,6 +177,24 @@ def _broken_curve(fit: pd.Series, x: np.ndarray) -> np.ndarray:
     return fit.intercept + fit.slope * np.minimum(dx, 0) + fit.slope_outer * np.maximum(dx, 0)
 
 
+def _draw_split(ax: plt.Axes, fit: pd.Series | None, sample: pd.DataFrame) -> None:
+    """The independent inner and outer lines: each drawn through its own clusters' weighted
+    centre (the table gives slopes only, intercepts at R_gc = 0 are not comparable)."""
+    if fit is None:
+        return
+    for side, slope, count in ((sample.r_gc < fit.knee, fit.slope, fit.n_inner),
+                               (sample.r_gc >= fit.knee, fit.slope_outer, fit.n_outer)):
+        part = sample[side]
+        if not len(part):
+            continue
+        weight = 1.0 / part.fe_h_err.to_numpy(float) ** 2 if "fe_h_err" in part else None
+        x0 = np.average(part.r_gc, weights=weight)
+        y0 = np.average(part.fe_h, weights=weight)
+        x = np.array([part.r_gc.min(), part.r_gc.max()])
+        ax.plot(x, y0 + slope * (x - x0), color="tab:orange", lw=2, alpha=0.8,
+                label=f"split side (N={count}): {slope:.3f} dex/kpc")
+
+
 def gradient_figure(clusters: pd.DataFrame, gradients: pd.DataFrame, path: Path) -> Path:
     """Thesis Fig. 4-13: [Fe/H] vs R_gc coloured by log age, linear and broken-line fits."""
     sample = _good_sample(clusters, gradients)
@@ -191,6 +219,7 @@ def gradient_figure(clusters: pd.DataFrame, gradients: pd.DataFrame, path: Path)
                 label=f"{model}: {fit.slope:.3f} +- {fit.slope_err:.3f} / {fit.slope_outer:.3f}"
                       f" +- {fit.slope_outer_err:.3f} dex/kpc, {knee_text} kpc")
         ax.axvline(fit.knee, color=style[0], ls=":", lw=0.8)
+    _draw_split(ax, _gradient_row(gradients, "broken_split"), sample)
     ax.set_xlabel("R_gc (kpc)")
     ax.set_ylabel("[Fe/H] (dex)")
     ax.set_title(f"[Fe/H] gradient ({len(sample)} clusters)")
@@ -219,6 +248,41 @@ def age_bin_figure(clusters: pd.DataFrame, gradients: pd.DataFrame, path: Path) 
                      f" (N={fit.n})", fontsize=8)
         ax.set_xlabel("R_gc (kpc)")
     axes[0][0].set_ylabel("[Fe/H] (dex)")
+    return _save(fig, path)
+
+
+_TREND_AXES = {"lz": ("L_z", 1e3, "L_z (10^3 kpc km/s)"),
+               "energy": ("E", 1e5, "E (10^5 km^2/s^2)")}
+
+
+def dynamics_trend_figure(clusters: pd.DataFrame, gradients: pd.DataFrame, path: Path) -> Path:
+    """Fu et al. 2022 Figs 9-10: [Fe/H] against L_z and orbital energy per age group, with the
+    quadratic_mcmc rows of the gradient table."""
+    sample = _finite(_good_sample(clusters, gradients), "lz", "energy")
+    groups = [g for g in dict.fromkeys(gradients.loc[
+        gradients.variable.str.strip() == "lz", "age_bin"].str.strip())]
+    fig, axes = plt.subplots(2, max(len(groups), 1), figsize=(3.2 * max(len(groups), 1), 6),
+                             sharey=True, squeeze=False, layout="constrained")
+    for column, group in enumerate(groups):
+        lo, hi = _age_limits(group)
+        age_gyr = 10 ** (sample.logage50 - 9)
+        chosen = sample[(age_gyr >= lo) & (age_gyr < hi)]
+        for row, variable in enumerate(("lz", "energy")):
+            ax = axes[row][column]
+            _, scale, label = _TREND_AXES[variable]
+            x = chosen[variable].to_numpy(float) / scale
+            ax.scatter(x, chosen.fe_h, s=8, c="tab:blue")
+            fit = _gradient_row(gradients, "quadratic_mcmc", group, variable)
+            if fit is not None and len(x):
+                grid = np.linspace(x.min(), x.max(), 100)
+                ax.plot(grid, fit.intercept + fit.slope * grid + fit.quad * grid ** 2, "k-")
+                ax.set_title(f"{group} Gyr: a={fit.quad:.3f}+-{fit.quad_err:.3f} (N={fit.n})",
+                             fontsize=7)
+            ax.set_xlabel(label, fontsize=8)
+    for row in axes:
+        row[0].set_ylabel("[Fe/H] (dex)")
+    fig.suptitle("[Fe/H] vs angular momentum and orbital energy per age group (Fu 2022 Figs 9-10)",
+                 fontsize=9)
     return _save(fig, path)
 
 
@@ -266,14 +330,47 @@ def literature_figure(comparison: pd.DataFrame, quantity: str, path: Path) -> Pa
     return _save(fig, path)
 
 
+_ORBIT_ERROR_PANELS = (("z_max", "z_max"), ("r_peri", "R_peri"), ("r_apo", "R_apo"),
+                       ("ecc", "e"))
+
+
+def orbit_error_figure(clusters: pd.DataFrame, path: Path) -> Path:
+    """Half the 16-84 range of z_max, R_peri, R_apo and e against distance: shows where the
+    distance error takes over from the RV and proper-motion errors (~2 kpc)."""
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6), layout="constrained", sharex=True)
+    dist_kpc = clusters["dist50"].to_numpy(float) / 1000.0
+    if {"dist16", "dist84"} <= set(clusters.columns):
+        colour = 100 * ((clusters["dist84"] - clusters["dist16"])
+                        / (2 * clusters["dist50"])).to_numpy(float)
+    else:
+        colour = np.zeros(len(clusters))
+    for ax, (column, label) in zip(axes.ravel(), _ORBIT_ERROR_PANELS):
+        err = clusters[f"{column}_err"].to_numpy(float)
+        good = np.isfinite(err) & (err > 0) & np.isfinite(dist_kpc)
+        points = ax.scatter(dist_kpc[good], err[good], c=colour[good], s=8, cmap="viridis")
+        ax.set_yscale("log")
+        ax.set_ylabel(f"half 16-84 range of {label}" + ("" if column == "ecc" else " (kpc)"))
+        ax.set_title(f"{label}: {good.sum()} clusters", fontsize=9)
+    for ax in axes[1]:
+        ax.set_xlabel("distance (kpc)")
+    fig.colorbar(points, ax=axes, label="distance error (%, half 16-84)")
+    fig.suptitle("Orbit uncertainties (Monte Carlo over RV, distance and pm errors)")
+    return _save(fig, path)
+
+
 def render_catalogue_figures(clusters: pd.DataFrame, gradients: pd.DataFrame,
                              lit_comparison: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """out_dir/catalogue/*.png: gradient, gradient per age bin, literature comparisons."""
+    """out_dir/catalogue/*.png: gradients, orbit errors, literature comparisons."""
     target = Path(out_dir) / "catalogue"
     paths = []
+    if "z_max_err" in clusters and clusters["z_max_err"].notna().any():
+        paths.append(orbit_error_figure(clusters, target / "orbit_errors_vs_distance.png"))
     if len(gradients):
         paths.append(gradient_figure(clusters, gradients, target / "gradient_fe_h_rgc.png"))
         paths.append(age_bin_figure(clusters, gradients, target / "gradient_fe_h_age_bins.png"))
+        if (gradients.variable.str.strip() == "lz").any():
+            paths.append(dynamics_trend_figure(clusters, gradients,
+                                               target / "fe_h_lz_energy_age_groups.png"))
     for quantity in dict.fromkeys(lit_comparison.quantity.str.strip()):
         paths.append(literature_figure(lit_comparison, quantity,
                                        target / f"literature_{quantity}.png"))

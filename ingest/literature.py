@@ -42,9 +42,19 @@ def cluster_names(clusters: pd.DataFrame) -> pd.Series:
     return clusters["cluster_name" if "cluster_name" in clusters else "cluster"]
 
 
+_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
+
+
+def match_key(name: str) -> str:
+    """Matching key: the reader's normalised name without leading zeros in numbers, so that
+    'NGC 0752' (WEBDA/Dias style) meets 'NGC 752' (Hunt) and 'FSR 0498' meets 'FSR 498'."""
+    return _LEADING_ZEROS.sub("", normalise_name(name))
+
+
 def name_index(clusters: pd.DataFrame) -> dict[str, int]:
-    """Normalised name or alias -> row position; primary names win, ambiguous aliases drop."""
-    index = {normalise_name(name): row for row, name in enumerate(cluster_names(clusters))}
+    """Matching key of a name or alias -> row position; primary names win, ambiguous
+    aliases drop."""
+    index = {match_key(name): row for row, name in enumerate(cluster_names(clusters))}
     if "all_names" not in clusters:
         return index
     alias_rows: dict[str, set[int]] = {}
@@ -52,7 +62,7 @@ def name_index(clusters: pd.DataFrame) -> dict[str, int]:
         if isinstance(aliases, str):
             for alias in re.split(r"[,;]", aliases):
                 if alias.strip():
-                    alias_rows.setdefault(normalise_name(alias), set()).add(row)
+                    alias_rows.setdefault(match_key(alias), set()).add(row)
     for key, rows in alias_rows.items():
         if key not in index and len(rows) == 1:
             index[key] = rows.pop()
@@ -116,13 +126,20 @@ def _numeric(column) -> np.ndarray:
 def _matched_rows(clusters: pd.DataFrame, literature: pd.DataFrame) -> pd.DataFrame:
     """Literature rows joined to their cluster row position (first literature row wins)."""
     index = name_index(clusters)
-    position = literature["name"].map(lambda name: index.get(normalise_name(name)))
+    position = literature["name"].map(lambda name: index.get(match_key(name)))
     matched = literature.assign(row=position).dropna(subset=["row"])
     return matched.drop_duplicates("row").astype({"row": int})
 
 
-def compare_one(label: str, clusters: pd.DataFrame, literature: pd.DataFrame) -> pd.DataFrame:
-    """lit_comparison rows of one catalogue: every quantity present in both, finite in both."""
+def star_count_column(quantity: str) -> str:
+    """Cluster-table column counting the stars behind ``quantity`` (FLAG=1 for the RV)."""
+    return "n_flag1" if quantity == "rv" else f"{quantity}_num"
+
+
+def compare_one(label: str, clusters: pd.DataFrame, literature: pd.DataFrame,
+                min_stars: int = 1) -> pd.DataFrame:
+    """lit_comparison rows of one catalogue: every quantity present in both, finite in both,
+    from clusters with at least ``min_stars`` stars behind our value (when counted)."""
     matched = _matched_rows(clusters, literature)
     here = clusters.iloc[matched["row"].to_numpy()]
     names = cluster_names(here).to_numpy()
@@ -135,6 +152,9 @@ def compare_one(label: str, clusters: pd.DataFrame, literature: pd.DataFrame) ->
         err_here = here.get(f"{quantity}_err", pd.Series(np.nan, index=here.index))
         err_lit = matched.get(f"{quantity}_err", pd.Series(np.nan, index=matched.index))
         keep = np.isfinite(value_lit) & np.isfinite(value_here)
+        count = star_count_column(quantity)
+        if count in here:
+            keep &= here[count].to_numpy(float) >= min_stars
         parts.append(pd.DataFrame({
             "catalogue": label, "cluster_name": names[keep], "quantity": quantity,
             "value_here": value_here[keep], "value_here_err": err_here.to_numpy(float)[keep],
@@ -162,9 +182,12 @@ def compare(clusters: pd.DataFrame, literature: list[tuple[str, Path, Path | Non
             config: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(lit_comparison, lit_summary) for every (label, file, optional TOML map) given.
 
-    ``config`` keeps the signature of the other science stages; nothing in it applies yet.
+    ``literature.min_stars`` (config) drops clusters whose value rests on fewer stars
+    (Fu et al. 2022 compared clusters with >= 3).
     """
-    parts = [compare_one(label, clusters, read_literature(Path(path), map_path and Path(map_path)))
+    min_stars = int(config["literature"]["min_stars"])
+    parts = [compare_one(label, clusters, read_literature(Path(path), map_path and Path(map_path)),
+                         min_stars)
              for label, path, map_path in literature]
     columns = table("lit_comparison").names
     comparison = (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns))

@@ -3,8 +3,8 @@
 Every orbit is integrated with galpy's ``dop853_c`` in an axisymmetric
 interpolation of ``McMillan17`` (``interpRZPotential``, evaluated in C): the
 full McMillan17 costs ~14 orbits/s on two idle cores, the interpolation ~700/s,
-which together with Gauss-Hermite sampling of the RV scatter (Fu et al. 2022
-section 4.1) makes orbit errors affordable for ~7000 clusters (docs/science.md).  The interpolation agrees with the full potential to ~1e-6 in
+which makes Monte Carlo orbit errors (RV, asymmetric distance and proper motions
+sampled together) affordable for ~7000 clusters (docs/science.md).  The interpolation agrees with the full potential to ~1e-6 in
 peri/apocentre (tests/test_orbits.py); orbits leaving the grid are integrated
 again in the full potential.
 
@@ -197,66 +197,92 @@ def _redo_outside_grid(ics: np.ndarray, setup: OrbitSetup, out: dict[str, np.nda
 
 
 @dataclass(frozen=True)
-class RvSampling:
-    """How the cluster RV is sampled within its scatter for the orbit errors.
+class Uncertainties:
+    """1-sigma uncertainties of the initial conditions, one value per cluster.
 
-    ``montecarlo``: ``count`` random draws from N(rv, scatter) (Fu et al. 2022 section 4.1).
-    ``quadrature``: ``count`` Gauss-Hermite nodes of N(rv, scatter), whose weighted spread is
-    the same standard deviation without sampling noise, for ~10x fewer orbits.
+    The distance is asymmetric: ``dist_lo_kpc`` = d50 - d16 and ``dist_hi_kpc`` = d84 - d50
+    of the membership catalogue.  NaN anywhere means the cluster's errors are unknown.
     """
 
-    method: str
-    count: int
+    rv_err: np.ndarray
+    dist_lo_kpc: np.ndarray
+    dist_hi_kpc: np.ndarray
+    pmra_err: np.ndarray
+    pmdec_err: np.ndarray
 
-    @classmethod
-    def from_config(cls, galactic: dict) -> "RvSampling":
-        """[galactic] orbit_error_method with orbit_resamples or orbit_quadrature_nodes."""
-        method = galactic["orbit_error_method"]
-        keys = {"montecarlo": "orbit_resamples", "quadrature": "orbit_quadrature_nodes"}
-        if method not in keys:
-            raise ValueError(f"galactic.orbit_error_method must be 'montecarlo' or "
-                             f"'quadrature', not {method!r}")
-        count = int(galactic[keys[method]])
-        if count < 2:
-            raise ValueError(f"galactic.{keys[method]} must be at least 2, not {count}")
-        return cls(method, count)
+    def known(self) -> np.ndarray:
+        """Clusters whose every uncertainty is finite and non-negative."""
+        values = np.column_stack([self.rv_err, self.dist_lo_kpc, self.dist_hi_kpc,
+                                  self.pmra_err, self.pmdec_err]).astype(float)
+        return np.all(np.isfinite(values) & (values >= 0), axis=1)
 
-    def offsets(self, n_clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(N, K) RV offsets in units of the scatter and their (K,) weights (sum 1)."""
-        if self.method == "montecarlo":
-            return rng.standard_normal((n_clusters, self.count)), np.full(self.count,
-                                                                          1.0 / self.count)
-        nodes, weights = np.polynomial.hermite_e.hermegauss(self.count)
-        return np.tile(nodes, (n_clusters, 1)), weights / weights.sum()
+    def take(self, rows: np.ndarray) -> "Uncertainties":
+        """The uncertainties of the clusters at positions ``rows``."""
+        return Uncertainties(*(np.asarray(getattr(self, f), float)[rows]
+                               for f in self.__dataclass_fields__))
 
 
-def orbits_with_errors(ics: np.ndarray, rv_scatter: np.ndarray, setup: OrbitSetup,
-                       sampling: RvSampling, rng: np.random.Generator,
-                       progress: bool = False) -> dict[str, np.ndarray]:
-    """Nominal orbit parameters plus ``<name>_err``: their spread when the RV is sampled
-    within ``rv_scatter``.  Clusters without a finite positive scatter get NaN errors.
-    """
+def orbit_draws(galactic: dict) -> int:
+    """[galactic] orbit_draws: Monte Carlo draws per cluster (at least 10 for percentiles)."""
+    draws = int(galactic["orbit_draws"])
+    if draws < 10:
+        raise ValueError(f"galactic.orbit_draws must be at least 10, not {draws}")
+    return draws
+
+
+def split_normal(centre: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                 z: np.ndarray) -> np.ndarray:
+    """Split-normal deviates for standard normals ``z``: width ``lower`` below the centre,
+    ``upper`` above, so the 16th/50th/84th percentiles are centre - lower, centre,
+    centre + upper, exactly the catalogue's dist16/50/84."""
+    return centre + z * np.where(z < 0, lower, upper)
+
+
+# Drawn distances are kept above this fraction of the catalogue's d16: a split normal
+# has a tail to zero and negative distances that the catalogue does not allow.
+_MIN_DISTANCE_FRACTION = 0.1
+
+
+def draw_initial_conditions(ics: np.ndarray, errors: Uncertainties, draws: int,
+                            rng: np.random.Generator) -> np.ndarray:
+    """(N, draws, 6) initial conditions sampled within all five uncertainties at once."""
     ics = np.asarray(ics, float).reshape(-1, 6)
-    scatter = np.asarray(rv_scatter, float)
-    varied = np.flatnonzero(np.isfinite(scatter) & (scatter > 0))
-    offsets, weights = sampling.offsets(len(varied), rng)
-    # a node at offset 0 (odd quadrature) is the nominal orbit: not integrated twice
-    todo = offsets != 0
-    drawn = np.repeat(ics[varied], offsets.shape[1], axis=0)[todo.ravel()]
-    drawn[:, 5] += (scatter[varied, None] * offsets)[todo]
-    result = integrate(np.vstack([ics, drawn]), setup, progress=progress)
-    out = {name: values[:len(ics)] for name, values in result.items()}
-    for name in RESULT_NAMES:
-        samples = np.repeat(out[name][varied, None], offsets.shape[1], axis=1)
-        samples[todo] = result[name][len(ics):]
-        mean = samples @ weights
-        variance = ((samples - mean[:, None]) ** 2) @ weights
-        err = np.full(len(ics), np.nan)
-        err[varied] = np.sqrt(variance * _bessel(sampling, offsets.shape[1]))
-        out[f"{name}_err"] = err
+    z = rng.standard_normal((len(ics), draws, 4))
+    out = np.repeat(ics[:, None, :], draws, axis=1)
+    dist = ics[:, 2, None]
+    lower = np.asarray(errors.dist_lo_kpc, float)[:, None]
+    floor = _MIN_DISTANCE_FRACTION * np.maximum(dist - lower, 0.0)
+    out[..., 2] = np.maximum(split_normal(dist, lower,
+                                          np.asarray(errors.dist_hi_kpc, float)[:, None],
+                                          z[..., 0]), np.maximum(floor, 1e-4))
+    out[..., 3] += z[..., 1] * np.asarray(errors.pmra_err, float)[:, None]
+    out[..., 4] += z[..., 2] * np.asarray(errors.pmdec_err, float)[:, None]
+    out[..., 5] += z[..., 3] * np.asarray(errors.rv_err, float)[:, None]
     return out
 
 
-def _bessel(sampling: RvSampling, count: int) -> float:
-    """Unbiased sample variance for random draws; quadrature needs no correction."""
-    return count / (count - 1) if sampling.method == "montecarlo" else 1.0
+def orbits_with_errors(ics: np.ndarray, errors: Uncertainties, setup: OrbitSetup, draws: int,
+                       rng: np.random.Generator,
+                       progress: bool = False) -> dict[str, np.ndarray]:
+    """Median and 16th/84th percentiles of each orbit parameter over ``draws`` orbits per
+    cluster, sampled within the RV, distance (asymmetric) and proper-motion errors.
+
+    Returns ``<name>`` (median), ``<name>_p16``, ``<name>_p84`` and ``<name>_err``
+    (half the 16-84 range).  Clusters with unknown errors get their nominal orbit and
+    NaN percentiles: no uncertainty is claimed that was not computed.
+    """
+    ics = np.asarray(ics, float).reshape(-1, 6)
+    known = np.flatnonzero(errors.known())
+    sampled = draw_initial_conditions(ics[known], errors.take(known), draws, rng)
+    result = integrate(np.vstack([ics, sampled.reshape(-1, 6)]), setup, progress=progress)
+    out: dict[str, np.ndarray] = {}
+    for name in RESULT_NAMES:
+        samples = result[name][len(ics):].reshape(len(known), draws)
+        p16, p50, p84 = (np.full(len(ics), np.nan) for _ in range(3))
+        if len(known):
+            p16[known], p50[known], p84[known] = np.percentile(samples, [16, 50, 84], axis=1)
+        out[name] = np.where(np.isfinite(p50), p50, result[name][:len(ics)])
+        out[f"{name}_p16"], out[f"{name}_p84"] = p16, p84
+        out[f"{name}_err"] = (p84 - p16) / 2.0
+    return out
+

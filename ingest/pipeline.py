@@ -368,7 +368,9 @@ def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
     """The figures of the end-of-run summary (also returned by ``run_ingest``)."""
     cluster, member = tables["cluster"], tables["member"]
     flags = member["flag"].value_counts()
-    good = config["gradients"]["good_min_flag12"]
+    from .gradients import min_flag12
+
+    good = min_flag12(config["gradients"])
     return {
         "row_counts": {name: len(t) for name, t in tables.items()},
         "clusters_with_rv": int(np.isfinite(cluster["rv"].to_numpy(float)).sum()),

@@ -5,13 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest import binaries, config, schema
+from ingest import binaries, config, readers, schema
+from ingest.simulate.binary_pairs import binary_pairs
 
 # NGC 869 / NGC 884: Hunt & Reffert 2023 position, pm, distance; RV from the thesis
 # Table 4-2 (LAMOST MRS: median, sigma / sqrt(N)); log age from Hunt & Reffert 2023.
 H_CHI_PERSEI = pd.DataFrame({
     "cluster": ["NGC 869", "NGC 884"], "ra": [34.76551, 35.51933], "dec": [57.14011, 57.14091],
     "pmra": [-0.65444, -0.6139], "pmdec": [-1.14328, -1.14235], "dist50": [2279.62, 2293.15],
+    "dist16": [2273.81, 2286.23], "dist84": [2285.47, 2300.11],
     "rv": [-44.48, -37.61], "rv_err": [8.48 / np.sqrt(41), 10.64 / np.sqrt(32)],
     "logage50": [7.26, 7.257]})
 
@@ -38,6 +40,8 @@ def test_h_and_chi_persei_qualify_with_the_thesis_rvs():
     assert pair.dv_tan == pytest.approx(4.74047 * 0.04055 * 2.28638, rel=0.01)
     assert pair.drv == pytest.approx(6.87, abs=0.01)
     assert 13.5 < pair.sep_3d < 25
+    # LOS difference 13.5 +- 9.0 pc, perpendicular 16.3 pc: P(|dLOS| < 25.2 pc) = 0.90
+    assert pair.p_close == pytest.approx(0.90, abs=0.02)
 
 
 def test_the_rv_criterion_can_veto_and_errors_widen_it():
@@ -80,7 +84,8 @@ def test_hunt2023_h_and_chi_persei_pass_position_and_motion_but_not_gaia_rvs(sha
         "Name": "cluster", "RA_ICRS": "ra", "DE_ICRS": "dec", "pmRA": "pmra", "pmDE": "pmdec",
         "RV": "rv", "e_RV": "rv_err", "logAge50": "logage50"})
     cfg = config.defaults()
-    every = binaries.pair_table(hunt, binaries.close_pairs(hunt, cfg["binaries"]["max_sep_pc"]))
+    max_sep = cfg["binaries"]["max_sep_pc"]
+    every = binaries.pair_table(hunt, binaries.close_pairs(hunt, max_sep), max_sep)
     pair = every[(every.cluster_a == "NGC 869") & (every.cluster_b == "NGC 884")].iloc[0]
     assert pair.sep_3d < 30 and pair.dv_tan < 1.0
     assert pair.drv == pytest.approx(23.74, abs=0.01)
@@ -88,3 +93,95 @@ def test_hunt2023_h_and_chi_persei_pass_position_and_motion_but_not_gaia_rvs(sha
     pairs = binaries.find_pairs(hunt, cfg)
     print(f"HUNT2023: {len(every)} pairs within 30 pc, {len(pairs)} candidates")
     assert ("NGC 869", "NGC 884") not in set(zip(pairs.cluster_a, pairs.cluster_b))
+
+
+def test_close_probability_equals_monte_carlo_over_the_distance_errors():
+    """Truth by brute force: distances drawn from their errors, 3D separation counted."""
+    rng = np.random.default_rng(3)
+    cases = [(2280.0, 2293.0, 5.8, 7.0, 0.41), (4000.0, 4005.0, 145.0, 145.0, 0.1),
+             (1000.0, 1020.0, 10.0, 10.0, 0.3), (3000.0, 3000.0, 34.0, 34.0, 0.7)]
+    for d_a, d_b, s_a, s_b, theta in cases:
+        draws_a, draws_b = rng.normal(d_a, s_a, 400_000), rng.normal(d_b, s_b, 400_000)
+        cos_theta = np.cos(np.radians(theta))
+        sep = np.sqrt(draws_a ** 2 + draws_b ** 2 - 2 * draws_a * draws_b * cos_theta)
+        expected = np.mean(sep < 30.0)
+        got = binaries.close_probability(np.array([d_a]), np.array([d_b]), np.array([s_a]),
+                                         np.array([s_b]), np.array([theta]), 30.0)[0]
+        assert got == pytest.approx(expected, abs=0.01), (d_a, theta)
+
+
+def test_a_close_measured_pair_with_large_distance_errors_is_not_a_candidate():
+    """4 kpc, Hunt-like 145 pc errors: a measured 10 pc separation says nothing."""
+    far = H_CHI_PERSEI.assign(dist50=[4000.0, 4008.0], dist16=[3855.0, 3863.0],
+                              dist84=[4145.0, 4153.0], ra=[34.76551, 34.8])
+    pairs = binaries.pair_table(far, np.array([[0, 1]]), 30.0)
+    assert pairs.sep_3d[0] < 30 and pairs.p_close[0] < 0.2
+    assert binaries.find_pairs(far, config.defaults()).empty
+
+
+def test_the_age_difference_vetoes_a_pair():
+    old_and_young = H_CHI_PERSEI.assign(logage50=[7.26, 8.5])
+    assert binaries.find_pairs(old_and_young, config.defaults()).empty
+    cfg = config.defaults()
+    cfg["binaries"]["max_dlogage"] = 1.5
+    assert len(binaries.find_pairs(old_and_young, cfg)) == 1
+
+
+def test_p_close_below_one_half_is_refused():
+    cfg = config.defaults()
+    cfg["binaries"]["min_p_close"] = 0.3
+    with pytest.raises(ValueError, match="min_p_close"):
+        binaries.find_pairs(H_CHI_PERSEI, cfg)
+
+
+def _demo_catalogue(demo_sim) -> pd.DataFrame:
+    """The demo's cluster catalogue in canonical columns, with its Gaia-like RVs as rv."""
+    from ingest.simulate import ingest_arguments
+
+    frame = readers.read_clusters(ingest_arguments(demo_sim)["clusters"], "hunt2024")
+    return frame.assign(rv=frame.rv_lit, rv_err=frame.rv_lit_err)
+
+
+def test_injected_pairs_are_recovered_and_the_demo_has_no_false_pair_beyond_2_kpc(demo_sim):
+    """20 injected coeval pairs 5-20 pc apart at 0.2-1 kpc among the demo's 300 clusters."""
+    injected = binary_pairs(20, np.random.default_rng(5))
+    clusters = pd.concat([_demo_catalogue(demo_sim), injected], ignore_index=True)
+    cfg = config.defaults()
+    cfg["binaries"]["require_rv"] = False
+    found = binaries.find_pairs(clusters, cfg)
+    names = set(zip(found.cluster_a, found.cluster_b))
+    recovered = sum((f"Pair {i} a", f"Pair {i} b") in names for i in range(20))
+    dist = clusters.set_index("cluster").dist50
+    false = found[~found.cluster_a.str.startswith("Pair ")]
+    far_false = [(a, b) for a, b in zip(false.cluster_a, false.cluster_b)
+                 if min(dist[a], dist[b]) > 2000.0]
+    print(f"recovered {recovered}/20 injected pairs; {len(false)} other candidates, "
+          f"{len(far_false)} beyond 2 kpc")
+    assert recovered >= 17
+    assert far_false == []
+
+
+def _hunt(shared_data) -> pd.DataFrame:
+    return pd.read_csv(shared_data / "cluster_tables" / "HUNT2023.csv").rename(columns={
+        "Name": "cluster", "RA_ICRS": "ra", "DE_ICRS": "dec", "pmRA": "pmra", "pmDE": "pmdec",
+        "s_pmRA": "s_pmra", "s_pmDE": "s_pmdec", "N": "n_members", "RV": "rv",
+        "e_RV": "rv_err", "logAge50": "logage50"})
+
+
+def test_hunt2023_finds_h_and_chi_persei_with_the_thesis_lamost_rvs(shared_data):
+    """Real data: Hunt 2023's positions, distance percentiles, proper motions and ages with
+    the LAMOST MRS RVs the pipeline would use (thesis Table 4-2) for the pair; the other
+    clusters keep Hunt's Gaia RVs.  NGC 869/884 must be a candidate with P(close) ~ 0.9."""
+    hunt = _hunt(shared_data)
+    pair_rows = hunt.cluster.isin(["NGC 869", "NGC 884"])
+    hunt.loc[pair_rows, "rv"] = H_CHI_PERSEI.rv.to_numpy()
+    hunt.loc[pair_rows, "rv_err"] = H_CHI_PERSEI.rv_err.to_numpy()
+    pairs = binaries.find_pairs(hunt, config.defaults())
+    match = pairs[(pairs.cluster_a == "NGC 869") & (pairs.cluster_b == "NGC 884")]
+    assert len(match) == 1
+    assert match.p_close.iloc[0] == pytest.approx(0.90, abs=0.03)
+    dist = hunt.set_index("cluster").dist50
+    beyond = [(a, b) for a, b in zip(pairs.cluster_a, pairs.cluster_b)
+              if min(dist[a], dist[b]) > 2000.0]
+    print(f"HUNT2023 with Gaia RVs: {len(pairs)} candidates, {len(beyond)} beyond 2 kpc: "
+          f"{beyond}")

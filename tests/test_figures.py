@@ -30,7 +30,8 @@ def _members(name: str, n: int, seed: int) -> pd.DataFrame:
 
 def _cluster_row(name: str) -> pd.Series:
     return pd.Series({"cluster_name": name, "rv": -12.0, "rv_std": 1.6, "rv_fit_mu": -12.1,
-                      "rv_fit_sigma": 1.5, "n_flag1": 40, "fe_h": -0.05})
+                      "rv_fit_sigma": 1.5, "rv_flag": 0, "rv_clip_lo": -16.3,
+                      "rv_clip_hi": -7.9, "n_flag1": 40, "fe_h": -0.05})
 
 
 def _not_blank(path) -> bool:
@@ -72,7 +73,7 @@ def test_a_cluster_without_spectra_still_gets_its_figures(tmp_path):
 
 def _fast_config() -> dict:
     cfg = config.defaults()
-    cfg["gradients"].update(mcmc_steps=300, mcmc_burn=100)
+    cfg["gradients"].update(mcmc_steps=300, mcmc_burn=100, mcmc_max_steps=300)
     return cfg
 
 
@@ -140,3 +141,47 @@ def test_figures_of_the_demo_ingest(demo_ingest, tmp_path):
     assert any(p.name == "gradient_fe_h_rgc.png" for p in paths)
     per_cluster = [p for p in paths if p.parent.name == "cluster"]
     assert len(per_cluster) == 3 * len(figures.read_fits_table(directory / "cluster.fits"))
+
+
+def test_orbit_error_figure_is_drawn_when_orbit_errors_exist(tmp_path):
+    rng = np.random.default_rng(9)
+    dist = rng.uniform(200, 6000, 60)
+    clusters = pd.DataFrame({"dist50": dist, "dist16": dist * 0.98, "dist84": dist * 1.03})
+    for column in ("z_max", "r_peri", "r_apo", "ecc"):
+        clusters[f"{column}_err"] = 1e-3 * dist / 1000 * rng.uniform(0.5, 2, 60)
+    path = figures.orbit_error_figure(clusters, tmp_path / "orbit.png")
+    assert _not_blank(path)
+    empty = figures.render_catalogue_figures(clusters.assign(z_max_err=np.nan), pd.DataFrame(),
+                                             pd.DataFrame({"quantity": pd.Series([], dtype=object)}),
+                                             tmp_path / "e")
+    assert empty == []
+
+
+def test_rv_figure_draws_exactly_the_flag1_window(tmp_path, monkeypatch):
+    drawn = []
+    original = figures.plt.Axes.axvline
+
+    def record(ax, x=0, *args, **kwargs):
+        drawn.append(x)
+        return original(ax, x, *args, **kwargs)
+
+    monkeypatch.setattr(figures.plt.Axes, "axvline", record)
+    row = _cluster_row("C")
+    path = figures.rv_figure("C", row, _members("C", 60, 1), tmp_path / "rv.png")
+    assert drawn == [row.rv_clip_lo, row.rv_clip_hi]
+    assert _not_blank(path)
+
+
+def test_dynamics_trend_figure_has_one_column_per_age_group(tmp_path):
+    clusters = gradient_clusters(300, seed=21)
+    rng = np.random.default_rng(22)
+    clusters["lz"] = rng.uniform(1200, 3500, 300)
+    clusters["energy"] = rng.uniform(-1.9e5, -1.4e5, 300)
+    table = gradients.fit_gradients(clusters, _fast_config(), seed=23)
+    paths = figures.render_catalogue_figures(clusters, table, pd.DataFrame(
+        {"quantity": pd.Series([], dtype=object)}), tmp_path)
+    trend = [p for p in paths if p.name == "fe_h_lz_energy_age_groups.png"]
+    assert len(trend) == 1 and _not_blank(trend[0])
+    image = mpimg.imread(trend[0])
+    groups = table.loc[table.variable == "lz", "age_bin"].nunique()
+    assert groups == 6 and image.shape[1] > image.shape[0]

@@ -60,7 +60,9 @@ def _clusters() -> pd.DataFrame:
                           "dec": sky["dec"], "pmra": sky["pmra"], "pmdec": sky["pmdec"],
                           "dist50": sky["dist_kpc"] * 1000, "rv": sky["rv"],
                           "rv_std": [2.0, 1.0, np.nan, 3.0, 1.0],
-                          "rv_err": [0.5, 0.3, 1.5, 1.0, 0.4]})
+                          "rv_err": [0.5, 0.3, 1.5, 1.0, np.nan],
+                          "s_pmra": 0.2, "s_pmdec": 0.2, "n_members": 100})
+    frame["dist16"], frame["dist84"] = frame.dist50 * 0.97, frame.dist50 * 1.04
     frame.loc[1, "rv"] = np.nan          # no RV
     frame.loc[3, "dist50"] = np.nan      # no distance
     frame.loc[4, "pmdec"] = np.inf       # broken astrometry
@@ -69,7 +71,7 @@ def _clusters() -> pd.DataFrame:
 
 def test_add_galactic_adds_the_rd_columns_and_flags_what_it_skips():
     cfg = config.defaults()
-    cfg["galactic"].update(orbit_resamples=8, orbit_time_gyr=0.3, orbit_steps=601)
+    cfg["galactic"].update(orbit_draws=10, orbit_time_gyr=0.3, orbit_steps=601)
     clusters = _clusters()
     before = clusters.copy()
     out = galactic.add_galactic(clusters, cfg, seed=4)
@@ -81,6 +83,17 @@ def test_add_galactic_adds_the_rd_columns_and_flags_what_it_skips():
     assert out.loc[[1, 3, 4], ["r_peri", "ecc", "lz", "energy"]].isna().all().all()
     assert np.isfinite(out.loc[1, "r_gc"]) and np.isnan(out.loc[1, "u"])   # position, no RV
     assert np.isnan(out.loc[3, "r_gc"])
-    # cluster 2 has no rv_std: its errors come from rv_err
     assert out.loc[[0, 2], "ecc_err"].gt(0).all()
+    assert (out.loc[[0, 2], "ecc_p16"] < out.loc[[0, 2], "ecc_p84"]).all()
     np.testing.assert_array_less(out.loc[[0, 2], "r_peri"], out.loc[[0, 2], "r_apo"] + 1e-9)
+
+
+def test_uncertainties_use_the_rv_error_distance_percentiles_and_pm_error_of_the_mean():
+    clusters = pd.DataFrame({"rv_err": [0.7], "rv_std": [5.0], "dist16": [2900.0],
+                             "dist50": [3000.0], "dist84": [3150.0], "s_pmra": [0.4],
+                             "s_pmdec": [0.2], "n_members": [16]})
+    errors = galactic.uncertainties(clusters)
+    assert errors.rv_err[0] == 0.7                      # the RV's error, not its dispersion
+    assert (errors.dist_lo_kpc[0], errors.dist_hi_kpc[0]) == pytest.approx((0.1, 0.15))
+    assert (errors.pmra_err[0], errors.pmdec_err[0]) == pytest.approx((0.1, 0.05))
+    assert not galactic.uncertainties(clusters.drop(columns="dist16")).known()[0]

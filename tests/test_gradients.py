@@ -13,7 +13,7 @@ from ingest import config, gradients, schema
 
 def _fast_config() -> dict:
     cfg = config.defaults()
-    cfg["gradients"].update(mcmc_steps=1500, mcmc_burn=500)
+    cfg["gradients"].update(mcmc_steps=1500, mcmc_burn=500, mcmc_max_steps=1500)
     return cfg
 
 
@@ -50,16 +50,89 @@ def test_broken_line_with_fixed_knee_recovers_both_slopes():
     assert abs(fit.intercept - AT_KNEE) < 2 * fit.intercept_err
 
 
-def test_fitted_knee_is_recovered_within_two_sigma():
+def test_fitted_knee_is_recovered_with_walkers_spread_over_the_prior_and_a_converged_chain():
+    """Injected knee 11.5 kpc; walkers start uniformly over 7-16 kpc (none need be near it);
+    the chain must run >= 50 autocorrelation times and recover the truth within 2 sigma."""
     frame = _clusters(600, seed=4)
+    mcmc = dict(config.defaults()["gradients"], mcmc_steps=2000, mcmc_burn=500)
     fit = gradients.fit_broken_free(frame.r_gc.to_numpy(), frame.fe_h.to_numpy(),
-                                    frame.fe_h_err.to_numpy(), knee_start=10.0,
-                                    knee_prior=(7.0, 16.0), mcmc=_fast_config()["gradients"],
-                                    rng=np.random.default_rng(5))
+                                    frame.fe_h_err.to_numpy(), knee_prior=(7.0, 16.0),
+                                    mcmc=mcmc, rng=np.random.default_rng(5))
+    print(f"knee {fit.knee:.2f} +- {fit.knee_err:.2f}; tau {fit.mcmc_tau:.0f}, "
+          f"chain {fit.mcmc_chain} steps")
+    assert fit.mcmc_chain >= 50 * fit.mcmc_tau
     assert 0 < fit.knee_err < 3
     assert abs(fit.knee - KNEE) < 2 * fit.knee_err
     assert abs(fit.slope - INNER) < 2 * fit.slope_err
     assert abs(fit.slope_outer - OUTER) < 2 * fit.slope_outer_err
+
+
+def test_walkers_start_over_the_whole_knee_range():
+    starts = []
+    original = gradients._run_emcee
+
+    def spy(log_prob, initial, mcmc, rng):
+        starts.append(initial[:, 3].copy())
+        return original(log_prob, initial, mcmc, rng)
+
+    frame = _clusters(200, seed=14)
+    gradients._run_emcee = spy
+    try:
+        gradients.fit_broken_free(frame.r_gc.to_numpy(), frame.fe_h.to_numpy(),
+                                  frame.fe_h_err.to_numpy(), (7.0, 16.0),
+                                  _fast_config()["gradients"], np.random.default_rng(1))
+    finally:
+        gradients._run_emcee = original
+    knees = starts[0]
+    assert knees.min() < 7.5 and knees.max() > 15.5
+    assert np.histogram(knees, bins=4, range=(7, 16))[0].min() >= 6
+
+
+def test_independent_fits_per_side_recover_both_slopes_with_n_per_side():
+    frame = _clusters(800, seed=15)
+    x, y, err = frame.r_gc.to_numpy(), frame.fe_h.to_numpy(), frame.fe_h_err.to_numpy()
+    fit = gradients.fit_broken_split(x, y, err, KNEE)
+    assert (fit.n_inner, fit.n_outer) == (int((x < KNEE).sum()), int((x >= KNEE).sum()))
+    assert abs(fit.slope - INNER) < 2 * fit.slope_err
+    assert abs(fit.slope_outer - OUTER) < 2 * fit.slope_outer_err
+
+
+def test_quadratic_trends_in_lz_and_energy_per_age_group_are_recovered():
+    """Fu et al. 2022 Figs 9-10: [Fe/H] = c + b L + a L^2 (L in 10^3 kpc km/s) injected."""
+    frame = _clusters(400, seed=16)
+    rng = np.random.default_rng(17)
+    lz = rng.uniform(1.2, 3.5, len(frame))
+    frame["lz"] = lz * 1e3
+    frame["energy"] = rng.uniform(-1.9, -1.4, len(frame)) * 1e5
+    frame["fe_h"] = 0.05 * lz ** 2 - 0.45 * lz + 0.6 + rng.normal(0, 0.03, len(frame))
+    frame["fe_h_err"] = 0.03
+    frame["logage50"] = 8.2                       # all in the 0.1-0.5 Gyr group
+    table = gradients.fit_gradients(frame, _fast_config(), seed=18)
+    row = table[(table.variable == "lz") & (table.age_bin == "0.1-0.5")].iloc[0]
+    assert row.variable_unit == "10+3kpc.km/s" and row.model == "quadratic_mcmc"
+    assert abs(row.quad - 0.05) < 2 * row.quad_err
+    assert abs(row.slope + 0.45) < 2 * row.slope_err
+    assert set(table[table.variable == "energy"].age_bin) == {"0.1-0.5"}
+    assert row.mcmc_tau > 0 and row.mcmc_chain > 0
+
+
+def test_sample_definitions_and_the_per_element_minimum():
+    frame = _clusters(300, seed=19)
+    frame["mg_fe_num"] = np.where(np.arange(300) % 2 == 0, 1, 5)
+    cfg = _fast_config()
+    cfg["gradients"]["sample"] = "thesis"
+    table = gradients.fit_gradients(frame, cfg, seed=20)
+    everything = table[(table.model == "linear") & (table.variable == "r_gc")
+                       & (table.quantity == "fe_h") & (table.age_bin == "all")].iloc[0]
+    assert everything.n == int(((frame.n_flag12 >= 1) & (frame.r_gc >= 5)).sum())
+    assert everything["sample"].startswith("thesis: n_flag12 >= 1")
+    mg = table[(table.quantity == "mg_fe") & (table.range_max == 18.0)].iloc[0]
+    assert mg.n == int(((frame.n_flag12 >= 1) & (frame.mg_fe_num >= 3)).sum())
+    cfg["gradients"].update(sample="custom", good_min_flag12=10)
+    assert gradients.min_flag12(cfg["gradients"]) == 10
+    cfg["gradients"]["sample"] = "everything"
+    with pytest.raises(ValueError, match="gradients.sample"):
+        gradients.min_flag12(cfg["gradients"])
 
 
 def test_quadratic_mcmc_recovers_an_injected_parabola():
@@ -85,9 +158,9 @@ def test_gradient_table_has_the_published_columns_and_the_good_sample():
                        & (table.model == "linear") & (table.age_bin == "all")].iloc[0]
     expected_n = int(((frame.n_flag12 >= 3) & (frame.r_gc >= 5) & (frame.r_gc < 18)).sum())
     assert everything["n"] == expected_n
-    assert everything["sample"].startswith("n_flag12 >= 3")
+    assert everything["sample"].startswith("fu2022: n_flag12 >= 3")
     models = set(table.loc[table.quantity == "fe_h", "model"])
-    assert models == {"linear", "broken_fixed", "broken_fit", "quadratic_mcmc"}
+    assert models == {"linear", "broken_fixed", "broken_fit", "broken_split", "quadratic_mcmc"}
     assert set(table.loc[table.model == "quadratic_mcmc", "age_bin"]) == {
         "<0.1", "0.1-0.5", "0.5-1", "1-2", "2-4", ">4"}
     age_rows = table[(table.model == "linear") & (table.variable == "r_gc")

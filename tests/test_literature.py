@@ -119,3 +119,30 @@ def test_demo_ingest_recovers_the_simulated_literature_offsets(demo_sim, demo_in
         for quantity, offset in (("rv", spec["rv_offset"]), ("fe_h", spec["feh_offset"])):
             row = summary.loc[(label, quantity)]
             assert abs(row.mean_diff - offset) < 2 * row.mean_diff_err, (label, quantity)
+
+
+def test_leading_zeros_do_not_prevent_a_match():
+    clusters = pd.DataFrame({"cluster": ["NGC 752", "FSR 0498", "Cluster 10"],
+                             "all_names": ["Melotte 12", np.nan, np.nan]})
+    index = literature.name_index(clusters)
+    lookup = [index.get(literature.match_key(name)) for name in
+              ["NGC 0752", "NGC_752", "FSR 498", "FSR 0498", "Cluster 10", "Cluster 1",
+               "Melotte 012"]]
+    assert lookup == [0, 0, 1, 1, 2, None, 0]
+
+
+def test_minimum_stars_drops_thinly_supported_clusters(tmp_path):
+    clusters = pd.DataFrame({"cluster": ["A 1", "A 2", "A 3"], "rv": [1.0, 2.0, 3.0],
+                             "n_flag1": [1, 3, 8], "fe_h": [0.0, 0.1, 0.2],
+                             "fe_h_num": [5, 2, 3]})
+    path = tmp_path / "lit.csv"
+    pd.DataFrame({"Cluster": ["A 01", "A 2", "A 3"], "RV": [1.5, 2.5, 3.5],
+                  "FeH": [0.05, 0.15, 0.25]}).to_csv(path, index=False)
+    cfg = config.defaults()
+    everything, _ = literature.compare(clusters, [("lit", path, None)], cfg)
+    assert len(everything) == 6                       # "A 01" matches "A 1"
+    cfg["literature"]["min_stars"] = 3
+    comparison, summary = literature.compare(clusters, [("lit", path, None)], cfg)
+    kept = set(zip(comparison.quantity, comparison.cluster_name))
+    assert kept == {("rv", "A 2"), ("rv", "A 3"), ("fe_h", "A 1"), ("fe_h", "A 3")}
+    assert summary.set_index("quantity").loc["rv", "n"] == 2

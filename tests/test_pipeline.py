@@ -27,7 +27,7 @@ FAST_CONFIG = """
 lamost-lrs = 4.7
 [galactic]
 orbit_steps = 201
-orbit_resamples = 2
+orbit_draws = 10
 """
 
 
