@@ -66,7 +66,7 @@ def test_cluster_rvs_agree_with_hunt2023(real_tables, shared_data):
     hunt = pd.read_csv(shared_data / "cluster_tables" / "HUNT2023.csv")
     hunt_rv = hunt.assign(Name=hunt["Name"].str.replace("_", " ")).set_index("Name")["RV"]
     ours = real_clusters.loc[list(CLUSTERS)]
-    assert (ours["n_flag1"] >= 70).all()          # 74-260 Gaia RVs per cluster here
+    assert (ours["n_flag1"] >= 50).all()          # 54-206 of 79-266 Gaia RVs pass the clip
     diff = ours["rv"].to_numpy() - hunt_rv.loc[list(CLUSTERS)].to_numpy()
     assert np.all(np.abs(diff) < 1.5), dict(zip(CLUSTERS, diff.round(2)))
     assert np.mean(np.abs(diff)) <= 0.8, dict(zip(CLUSTERS, diff.round(2)))

@@ -73,7 +73,7 @@ def test_cluster_rvs_within_tolerance_of_published_hunt2023(validated, shared_da
     assert all(abs(d) < 1.5 for d in diff.values()), diff
     assert sum(abs(d) for d in diff.values()) / len(diff) <= 0.8, diff
     assert all(ours[name]["rv_hunt"] == published[name] for name in CLUSTERS)
-    assert all(ours[name]["n_flag1"] >= 70 for name in CLUSTERS)  # 74-260 Gaia RVs each
+    assert all(ours[name]["n_flag1"] >= 50 for name in CLUSTERS)  # 54-206 pass the clip
 
 
 @pytest.mark.realdata
