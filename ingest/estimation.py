@@ -182,7 +182,10 @@ def fit_rv_likelihood(x: np.ndarray, s: np.ndarray, lo: float,
         return RV_FLAG_FAILED, np.nan, np.nan
     mu, sigma = float(result.x[0]), float(np.exp(result.x[1]))
     _, tau, inside = _truncated_terms(mu, sigma, x, s, lo, hi)
-    pit = (ndtr((x - mu) / tau) - ndtr((lo - mu) / tau)) / inside
+    # A star whose window holds no probability under the fit (inside underflows to 0)
+    # sits at the window's edge of the transform rather than making it NaN.
+    pit = np.clip((ndtr((x - mu) / tau) - ndtr((lo - mu) / tau)) / np.fmax(inside, 1e-300),
+                  0.0, 1.0)
     pvalue = kstest(pit, "uniform").pvalue
     return (RV_FLAG_OK if pvalue >= FIT_REJECT_P else RV_FLAG_REJECTED), mu, sigma
 
