@@ -35,7 +35,7 @@ if not (CHROMIUM and CHROMEDRIVER):
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--window-size=1280,1024"]
-WEBDRIVER_ELEMENT = "element-6066-11e4-a23c-4b6cd5d3b5ba"
+WEBDRIVER_ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C web element key
 WAIT_SECONDS = 30
 
 
