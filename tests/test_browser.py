@@ -68,9 +68,10 @@ class Browser:
     def go(self, url: str) -> None:
         self._call("POST", f"{self.session}/url", {"url": url})
 
-    def find_all(self, css: str) -> list[str]:
-        found = self._call("POST", f"{self.session}/elements",
-                           {"using": "css selector", "value": css})
+    def find_all(self, css: str, within: str | None = None) -> list[str]:
+        """Ids of the elements matching css, in the page or inside the element within."""
+        scope = self.session if within is None else f"{self.session}/element/{within}"
+        found = self._call("POST", f"{scope}/elements", {"using": "css selector", "value": css})
         return [element[WEBDRIVER_ELEMENT] for element in found]
 
     def wait_for(self, css: str) -> list[str]:
@@ -150,10 +151,10 @@ def _is_a_rendered_page(png: Path) -> None:
 
 
 def _cells(browser: Browser, table_css: str) -> list[list[str]]:
+    """The text of the data cells of the table, row by row (header rows have none)."""
     rows = browser.wait_for(f"{table_css} tbody tr")
-    cells = [[browser.text(cell) for cell in browser._call(
-        "POST", f"{browser.session}/element/{row}/elements",
-        {"using": "css selector", "value": "td"})] for row in rows]
+    cells = [[browser.text(cell) for cell in browser.find_all("td", within=row)]
+             for row in rows]
     return [row for row in cells if row]
 
 
@@ -180,6 +181,7 @@ def test_tap_example_runs_from_the_examples_page(browser, service, shots):
 
     browser.go(f"{service.url}/__system__/adql/query/form")
     browser.type_into("#genForm-query", query)
+    browser.click("#genForm-MAXREC option[value='1000']")  # the form's default is 100 rows
     browser.click("#genForm-action-submit")
     rows = _cells(browser, "table.results")
     expected = service.query_value(
