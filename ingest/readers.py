@@ -65,6 +65,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 TEXT_FIELDS = frozenset({"cluster", "all_names", "star_id", "band", "member_id"})
 INTEGER_FIELDS = frozenset({"obsid", "source_id", "gp_id", "mc_id", "n_members", "n_rv_lit"})
 LAMOST_MISSING = -9999.0
+NON_NEGATIVE_FIELDS = frozenset({"vsini"})
 # Rows per pass over a FITS table: a 1 MB chunk stays in cache while its columns are
 # copied out (10M MRS rows: 5.3 s, against 18 s with 256 MB chunks).
 FITS_CHUNK_BYTES = 2**20
@@ -504,6 +505,13 @@ def _epoch_values(column, path: Path, name: str) -> np.ndarray:
                      column=name)
 
 
+def _non_negative(values: np.ndarray) -> np.ndarray:
+    """v sin i is a line width: a negative value is no measurement (NaN), not a rotation."""
+    values = values.copy()
+    values[values < 0] = np.nan
+    return values
+
+
 def _canonical_column(field: str, column, path: Path, name: str, sentinel: float | None):
     if field in TEXT_FIELDS:
         return _text_values(column, path, name)
@@ -511,7 +519,8 @@ def _canonical_column(field: str, column, path: Path, name: str, sentinel: float
         return _integer_values(column, path, name)
     if field == "epoch":
         return _epoch_values(column, path, name)
-    return _float_values(column, path, name, sentinel, keep_float32=field not in ("ra", "dec"))
+    values = _float_values(column, path, name, sentinel, keep_float32=field not in ("ra", "dec"))
+    return _non_negative(values) if field in NON_NEGATIVE_FIELDS else values
 
 
 def _missing_column(field: str, n: int):

@@ -54,13 +54,15 @@
     <meta name="_example" title="Crossmatch your own star list">
       Upload a table with columns ra and dec (TOPCAT: TAP window, "Table
       upload"; pyvo: ``uploads={"mine": table}``) and find members within
-      2 arcsec.
+      2 arcsec; ADQL 2.1's IN_UNIT gives the separation in arcsec, with
+      that unit declared in the result (a bare ``* 3600`` would keep
+      DISTANCE's deg).
 
       .. tapquery::
 
-        SELECT u.*, m.source_id, m.cluster_name, m.rv, m.fe_h, m.flag,
-          DISTANCE(POINT('ICRS', u.ra, u.dec),
-                   POINT('ICRS', m.ra, m.dec)) * 3600 AS sep_arcsec
+        SELECT u.*, m.member_key, m.cluster_name, m.rv, m.fe_h, m.flag,
+          IN_UNIT(DISTANCE(POINT('ICRS', u.ra, u.dec),
+                           POINT('ICRS', m.ra, m.dec)), 'arcsec') AS sep_arcsec
         FROM TAP_UPLOAD.mine AS u
         JOIN ocvo.member AS m
           ON 1 = CONTAINS(POINT('ICRS', m.ra, m.dec),

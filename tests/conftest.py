@@ -1,6 +1,9 @@
 """Shared fixtures: the simulated demo catalogue, its ingest, and the real reference data."""
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,42 @@ from ingest.validation import default_data_dir
 
 SHARED_DATA = default_data_dir()     # $OCVO_SHARED_DATA or ../shared/data, as ocvo validate
 DEMO_SEED = 12345
+# The published-service tests (test_service.py, test_browser.py) share one instance.
+TEST_PG_PORT = int(os.environ.get("OCVO_TEST_PG_PORT", 54341))
+TEST_WEB_PORT = int(os.environ.get("OCVO_TEST_WEB_PORT", 18101))
+
+
+@pytest.fixture(scope="session")
+def service(demo_ingest):
+    """The demo ingest published into a fresh private instance, served on 127.0.0.1."""
+    from ingest.service.instance import Instance
+    from ingest.service.publish import publish
+
+    # Not under pytest's tmp dirs: those are 0700 and PostgreSQL runs as postgres.
+    state = Path(tempfile.mkdtemp(prefix="ocvo-test-"))
+    state.chmod(0o755)
+    instance = Instance(state / "state", TEST_PG_PORT, TEST_WEB_PORT)
+    try:
+        publish(demo_ingest, instance, say=lambda message: None)
+        instance.serve()
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tap(service):
+    pyvo = pytest.importorskip("pyvo")
+    return pyvo.dal.TAPService(service.tap_url)
+
+
+@pytest.fixture(scope="session")
+def richest(tap):
+    """The cluster with most FLAG=12 members, as a row dict."""
+    row = tap.search("SELECT TOP 1 cluster_name, ra, dec, n_flag12 FROM ocvo.cluster "
+                     "ORDER BY n_flag12 DESC, cluster_name").to_table()[0]
+    return {name: row[name] for name in row.colnames}
 
 
 @pytest.fixture(scope="session")

@@ -150,6 +150,16 @@ def test_read_spectra_mrs_autodetected(tmp_path):
     assert rejections == {"spectra_no_position": 0}
 
 
+def test_negative_vsini_is_no_measurement(tmp_path):
+    """v sin i is a line width: a negative catalogue value becomes NaN, zero stays."""
+    table = mrs_table()
+    table["vsini_lasp"] = [-3.0, 0.0, 12.5]
+    table["vsini_lasp_err"] = [2.0, 2.0, 2.5]
+    frame, _ = readers.read_spectra(write(table, tmp_path / "mrs.fits"))
+    assert np.isnan(frame["vsini"].iloc[0])
+    assert frame["vsini"].iloc[1:].tolist() == [0.0, 12.5]
+
+
 def test_epoch_from_iso_dates_when_no_lmjm(tmp_path):
     table = mrs_table()
     table.remove_column("lmjm")

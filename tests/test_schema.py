@@ -72,3 +72,27 @@ def test_data_model_doc_is_generated_from_the_rd():
     doc = schema.RD_PATH.parent / "docs" / "data-model.md"
     assert doc.read_text() == schema.data_model_markdown(), \
         "docs/data-model.md is stale: python -m ingest.schema > docs/data-model.md"
+
+
+@pytest.mark.parametrize("table_name", ["cluster", "member"])
+def test_cone_search_shows_errors_with_their_values(table_name):
+    """At every VERB level a cone search that shows a value shows its error too
+    (issue 11: the cluster cone's default had [X/Fe] without their errors)."""
+    columns = {c.name: c for c in schema.load_tables()[table_name].columns}
+    hidden = [f"{name} (verbLevel {c.verb_level}) without {name}_err "
+              f"({columns[name + '_err'].verb_level})"
+              for name, c in columns.items()
+              if name + "_err" in columns and columns[name + "_err"].verb_level > c.verb_level]
+    assert hidden == []
+
+
+def test_gradient_slope_descriptions_agree_with_their_units():
+    """Slopes are dex per unit of the fitted variable (kpc for r_gc, 10+3 kpc km/s for L_z,
+    ...): the unit differs between rows, so the columns carry none and the descriptions
+    point at variable_unit instead of claiming one unit."""
+    columns = {c.name: c for c in schema.load_tables()["gradient"].columns}
+    for name in ("slope", "slope_err", "slope_outer", "slope_outer_err", "quad", "quad_err"):
+        assert not columns[name].unit, name
+    for name in ("slope", "quad"):
+        assert "variable_unit" in columns[name].description
+        assert "dex/kpc" not in columns[name].description

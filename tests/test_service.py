@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import urllib.parse
 import urllib.request
 import warnings
@@ -23,42 +22,6 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 pyvo = pytest.importorskip("pyvo")
-
-TEST_PG_PORT = int(os.environ.get("OCVO_TEST_PG_PORT", 54341))
-TEST_WEB_PORT = int(os.environ.get("OCVO_TEST_WEB_PORT", 18101))
-
-
-@pytest.fixture(scope="session")
-def service(demo_ingest):
-    """The demo ingest published into a fresh private instance, served on 127.0.0.1."""
-    from ingest.service.instance import Instance
-    from ingest.service.publish import publish
-
-    # Not under pytest's tmp dirs: those are 0700 and PostgreSQL runs as postgres.
-    state = Path(tempfile.mkdtemp(prefix="ocvo-test-"))
-    state.chmod(0o755)
-    instance = Instance(state / "state", TEST_PG_PORT, TEST_WEB_PORT)
-    try:
-        publish(demo_ingest, instance, say=lambda message: None)
-        instance.serve()
-        yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(state, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def tap(service):
-    return pyvo.dal.TAPService(service.tap_url)
-
-
-@pytest.fixture(scope="session")
-def richest(tap):
-    """The cluster with most FLAG=12 members, as a row dict."""
-    row = tap.search("SELECT TOP 1 cluster_name, ra, dec, n_flag12 FROM ocvo.cluster "
-                     "ORDER BY n_flag12 DESC, cluster_name").to_table()[0]
-    return {name: row[name] for name in row.colnames}
-
 
 def _manifest_rows(demo_ingest: Path) -> dict[str, int]:
     outputs = json.loads((demo_ingest / "manifest.json").read_text())["outputs"]
@@ -241,14 +204,51 @@ def test_datalink_from_tap_result_to_members_and_spectra(tap, service, richest):
     assert len(table) == expected
 
 
-def test_datalink_from_a_member_row_reaches_its_cluster(tap, richest):
-    name = richest["cluster_name"]
-    result = tap.search(f"SELECT TOP 1 * FROM ocvo.member WHERE cluster_name = '{name}'")
+def test_member_datalink_is_the_star(service, tap, richest):
+    """A member cone row's DataLink is the star's own: its row, its spectra, its cluster,
+    the cluster's figures; once each, not once per sibling member."""
+    scs = pyvo.dal.SCSService(f"{service.url}/ocvo/q/mcone/scs.xml")
+    result = scs.search(pos=(richest["ra"], richest["dec"]), radius=0.5)
+    assert len(result) > 1
     links = next(result.iter_datalinks())
+    star = str(links.original_row["member_key"])  # batches need not keep the row order
+    assert not [row.error_message for row in links if row.error_message]
+    pairs = [(row.semantics, row.access_url) for row in links]
+    assert len(pairs) == len(set(pairs))
+    by_semantics = {}
+    for semantics, url in pairs:
+        by_semantics.setdefault(semantics, []).append(url)
+    assert {"#this", "#progenitor", "#auxiliary"} <= set(by_semantics)
+
+    this = pyvo.dal.DALResults.from_result_url(by_semantics["#this"][0]).to_table()
+    assert list(this["member_key"]) == [star]
+    spectra = pyvo.dal.DALResults.from_result_url(by_semantics["#progenitor"][0]).to_table()
+    assert set(spectra["member_key"]) == {star} and len(spectra) == int(this["n_spec"][0])
+    cluster = pyvo.dal.DALResults.from_result_url(by_semantics["#auxiliary"][0]).to_table()
+    assert list(cluster["cluster_name"]) == [this["cluster_name"][0]]
+    cluster_previews = {row.access_url for row in _links(service, str(this["cluster_name"][0]))
+                        if row.semantics == "#preview-plot"}
+    assert set(by_semantics.get("#preview-plot", [])) == cluster_previews
+
+
+@pytest.mark.parametrize("spelling", [lambda name: name, lambda name: name.replace(" ", "_")],
+                         ids=["spaces", "underscores"])
+def test_cluster_datalink_accepts_the_figure_file_stem(service, richest, spelling):
+    """"NGC 2682" and "NGC_2682" (Hunt & Reffert's and the figure files' spelling) both
+    resolve to the cluster; the response echoes the ID as asked."""
+    from ingest.figures import safe_name
+
+    name = richest["cluster_name"]
+    assert " " in name, "the demo's richest cluster should have a space in its name"
+    asked = spelling(name)
+    links = list(_links(service, asked))
+    assert not [row.error_message for row in links if row.error_message]
+    assert {row["ID"] for row in links} == {asked}
     this = [row.access_url for row in links if row.semantics == "#this"]
-    assert len(this) == 1 and "ocvo.cluster" in urllib.parse.unquote_plus(this[0])
-    table = pyvo.dal.DALResults.from_result_url(this[0]).to_table()
-    assert list(table["cluster_name"]) == [name]
+    assert list(pyvo.dal.DALResults.from_result_url(this[0]).to_table()["cluster_name"]) == [name]
+    figures = {row.access_url.rsplit("/", 1)[1] for row in links
+               if row.semantics == "#preview-plot"}
+    assert all(f.startswith(safe_name(name) + "_") for f in figures)
 
 
 def test_datalink_figures_follow_the_files(service, richest):
@@ -308,6 +308,55 @@ def test_tap_schema_columns_have_description_ucd_and_vounit(tap):
                 except (ValueError, units.UnitsWarning) as exc:
                     problems.append(f"{where}: unit {unit!r}: {exc}")
     assert problems == []
+
+
+def test_table_descriptions_have_no_hard_line_breaks(tap):
+    """DaCHS reflows descriptions to 70 columns; ours keep one line per paragraph."""
+    rows = tap.search("SELECT table_name, description FROM TAP_SCHEMA.tables "
+                      "WHERE table_name LIKE 'ocvo.%'").to_table()
+    assert len(rows) == 7
+    broken = [str(row["table_name"]) for row in rows
+              if "\n" in str(row["description"]).replace("\n\n", "")]
+    assert broken == []
+
+
+def _tap_count(tap, table: str, where: str) -> int:
+    return int(tap.search(f"SELECT COUNT(*) AS n FROM ocvo.{table} WHERE {where}")
+               .to_table()["n"][0])
+
+
+def test_no_negative_vsini_and_lrs_band_is_null(tap):
+    assert _tap_count(tap, "member", "vsini < 0") == 0
+    assert _tap_count(tap, "member", "vsini >= 0") > 0
+    assert _tap_count(tap, "spectrum", "band = ''") == 0
+    lrs = _tap_count(tap, "spectrum", "survey = 'lamost-lrs'")
+    assert lrs > 0 and _tap_count(tap, "spectrum", "survey = 'lamost-lrs' AND band IS NULL") == lrs
+
+
+def _example_query(service, title: str) -> str:
+    """The ADQL of one TAP example, as a client reads it from the examples page."""
+    from xml.etree import ElementTree
+
+    page = ElementTree.fromstring(_get(f"{service.url}/ocvo/q/ex/examples"))
+    for example in page.iter():
+        if example.get("typeof") != "example":
+            continue
+        fields = {element.get("property"): "".join(element.itertext())
+                  for element in example.iter() if element.get("property")}
+        if fields.get("name") == title:
+            return fields["query"]
+    raise AssertionError(f"no example titled {title!r}")
+
+
+def test_crossmatch_example_gives_arcsec_in_arcsec(service, tap):
+    """The example's separation is declared in the unit its name says."""
+    query = _example_query(service, "Crossmatch your own star list")
+    mine = tap.search("SELECT TOP 3 ra, dec FROM ocvo.member ORDER BY member_key").to_table()
+    result = tap.search(query, uploads={"mine": mine})
+    table = result.to_table()
+    assert len(table) >= 3
+    assert result.getdesc("sep_arcsec").unit == "arcsec"
+    assert float(np.max(table["sep_arcsec"])) <= 2.0
 
 
 def test_tap_schema_foreign_keys(tap):

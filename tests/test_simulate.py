@@ -225,6 +225,13 @@ def test_errors_follow_snr(mrs):
     assert np.std((fgk["feh_cnn"] - fgk["true_fe_h"]) / fgk["feh_cnn_err"]) < 1.2
 
 
+def test_measured_vsini_is_never_negative(mrs):
+    """A line-width fit gives v sin i >= 0: noise on slow rotators stops at 0."""
+    vsini = mrs["vsini_lasp"].dropna()
+    assert len(vsini) > 0 and (vsini >= 0).all()
+    assert (vsini[mrs.loc[vsini.index, "true_vsini"] > 20] > 0).all()
+
+
 def test_flagged_and_low_snr_fractions(mrs):
     assert 0.02 < (mrs["rv_br_flag"] != 0).mean() < 0.045    # injected 3%
     assert 0.01 < (mrs["snr"] < 10).mean() < 0.08

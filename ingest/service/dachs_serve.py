@@ -1,8 +1,20 @@
 """``dachs serve ARGS`` tuned for query latency and standard ADQL.
 
 Run with Debian's python3 (DaCHS's interpreter, not the ingest venv):
-``python3 dachs_serve.py RD_ID start``, RD_ID being the RD to preload.  This
-is the one place where the project adapts DaCHS 2.7.
+``python3 dachs_serve.py RD_ID start``, RD_ID being the RD to preload;
+``python3 dachs_serve.py dachs ARGS`` runs any other ``dachs`` command with
+the metadata adaptation below.  This is the one place where the project
+adapts DaCHS 2.7.
+
+Descriptions without hard line breaks.  DaCHS 2.7 reflows every "plain"
+meta text (table and resource descriptions) to lines of 70 characters
+(gavo/base/meta.py, ``MetaValue.plainWrapper = _NoHyphenWrapper(...)``
+with textwrap's default width, used in ``_preprocessContent``), so
+TAP_SCHEMA.tables, VOSI, VOTable and registry descriptions carry newlines
+in mid-sentence that clients show verbatim.  Here the wrapper's width is
+unlimited: each paragraph becomes one line, paragraphs stay apart.  This
+must hold for ``dachs imp`` (which writes TAP_SCHEMA) as for the server, so
+the project runs every ``dachs`` command through this file.
 
 ADQL ``<>``.  The ADQL 2.0 and 2.1 BNF (IVOA REC, ``<comp_op>``,
 ``<not_equals_operator1> ::= <less_than_operator><greater_than_operator>``)
@@ -45,6 +57,7 @@ import sys
 from twisted.internet import reactor
 
 from gavo import adql, base
+from gavo.base import meta
 from gavo.adql import grammar, nodes
 from gavo.protocols import tap
 from gavo.registry import tableset
@@ -86,6 +99,11 @@ def accept_not_equal() -> None:
                          f"comparison operator is no longer {DACHS_COMPARISON!r}?): {exc}")
     finally:
         grammar.Regex = original
+
+
+def one_line_paragraphs() -> None:
+    """Plain meta text reflowed to one line per paragraph (see the module docstring)."""
+    meta.MetaValue.plainWrapper.width = sys.maxsize
 
 
 def taprun_through_this_file(wjob) -> tuple[str, list[str]]:
@@ -136,15 +154,21 @@ def table_with_foreign_keys(response, request):
 def run_tap_job(job_id: str) -> None:
     """DaCHS's ``gavo taprun JOBID`` with the adapted ADQL grammar."""
     accept_not_equal()
+    one_line_paragraphs()
     sys.argv = ["gavo", "--ui", "stingy", "taprun", "--", job_id]
     cli.main()
 
 
 if __name__ == "__main__" and sys.argv[1] == "taprun":
     run_tap_job(sys.argv[2])
+elif __name__ == "__main__" and sys.argv[1] == "dachs":
+    one_line_paragraphs()
+    sys.argv = ["dachs", *sys.argv[2:]]
+    cli.main()
 elif __name__ == "__main__":
     preload = (sys.argv[1], "//tap")
     accept_not_equal()
+    one_line_paragraphs()
     tap.TAPTransitions.getCommandLine = lambda self, wjob: taprun_through_this_file(wjob)
     vosi.VOSITableResponse._getTree = table_with_foreign_keys
     root.site.requestFactory = RequestWithoutNagle

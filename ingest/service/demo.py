@@ -96,7 +96,7 @@ The service is running (stop it with: bin/ocvo stop).
   web pages     {instance.url}/
   TAP examples  {instance.url}/ocvo/q/ex/examples
   cone search   {instance.url}/ocvo/q/cone/scs.xml (clusters), .../ocvo/q/mcone/scs.xml (members)
-  DataLink      {instance.url}/ocvo/q/dl/dlmeta?ID=<cluster_name>
+  DataLink      {instance.url}/ocvo/q/dl/dlmeta?ID=<cluster_name> (NGC 2682 or NGC_2682), .../ocvo/q/mdl/dlmeta?ID=<member_key> (members)
 
 pyvo:
   import pyvo

@@ -130,8 +130,13 @@ class Instance:
 
     def dachs(self, *args: str, check: bool = True,
               timeout: float | None = None) -> subprocess.CompletedProcess:
-        """Run ``dachs ARGS`` against this instance."""
-        return _run(["dachs", *args], env=self.dachs_env(), check=check, timeout=timeout)
+        """Run ``dachs ARGS`` against this instance, with the project's DaCHS adaptations.
+
+        ``dachs init`` runs as it is: it writes the database profiles that the adapted
+        server modules, imported first by dachs_serve.py, would otherwise miss."""
+        launcher = ["dachs"] if args[:1] == ("init",) else [DACHS_PYTHON, str(DACHS_SERVE),
+                                                           "dachs"]
+        return _run([*launcher, *args], env=self.dachs_env(), check=check, timeout=timeout)
 
     def psql(self, *args: str, database: str = "gavo") -> subprocess.CompletedProcess:
         """Run psql as postgres (on DaCHS's database by default), stopping at the first error."""

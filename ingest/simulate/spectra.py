@@ -150,7 +150,9 @@ def _parameter_columns(stars, idx, snr, bias, spec, rng) -> dict[str, np.ndarray
     vsini = stars["vsini"][idx]
     vsini_err = np.hypot(2.0, 0.1 * vsini)
     no_vsini = rng.random(n) < 0.1
-    cols["vsini_lasp"] = np.where(no_vsini, np.nan, _measure(vsini, vsini_err, rng)).astype(np.float32)
+    # A line-width fit returns v sin i >= 0: noise on a slow rotator ends at 0, not below.
+    measured = np.maximum(_measure(vsini, vsini_err, rng), 0.0)
+    cols["vsini_lasp"] = np.where(no_vsini, np.nan, measured).astype(np.float32)
     cols["vsini_lasp_err"] = np.where(no_vsini, np.nan, _reported(vsini_err, rng)).astype(np.float32)
     mh_truth = stars["m_h"][idx] + bias["feh"][idx]
     cols["m_h_cnn"], cols["m_h_cnn_err"] = _measure(mh_truth, feh_err, rng), _reported(feh_err, rng)
