@@ -14,30 +14,17 @@ import numpy as np
 import pandas as pd
 
 from ingest import config, galactic, orbits
+from tests.helpers.synthetic import disc_cluster_kinematics
 
 
 def synthetic_clusters(n: int, seed: int) -> pd.DataFrame:
-    """Thin-disc clusters 0.2-6 kpc away: flat rotation (233 km/s) plus (10, 7, 5) km/s scatter."""
-    from galpy.util import coords
-
+    """Thin-disc clusters 0.2-6 kpc away (the orbit tests' sample) with catalogue errors."""
     rng = np.random.default_rng(seed)
-    lon, lat = rng.uniform(0, 360, n), rng.normal(0, 3, n).clip(-15, 15)
-    dist = rng.uniform(0.2, 6.0, n)
-    xyz = coords.lbd_to_XYZ(lon, lat, dist, degree=True)
-    x_gc, y_gc = 8.0 - xyz[:, 0], xyz[:, 1]          # Galactocentric, Sun on +x
-    r_gc = np.hypot(x_gc, y_gc)
-    # circular velocity (rotation towards +y at the Sun) minus the Sun's own motion
-    # relative to the Sun; x_gc points away from the centre, the Sun's U towards it
-    vx = -233.0 * y_gc / r_gc + rng.normal(0, 10, n) + 11.1
-    vy = 233.0 * x_gc / r_gc + rng.normal(0, 7, n) - (233.0 + 12.24)
-    vz = rng.normal(0, 5, n) - 7.25
-    vlos_pm = coords.vxvyvz_to_vrpmllpmbb(-vx, vy, vz, lon, lat, dist, XYZ=False, degree=True)
-    radec = coords.lb_to_radec(lon, lat, degree=True)
-    pm = coords.pmllpmbb_to_pmrapmdec(vlos_pm[:, 1], vlos_pm[:, 2], lon, lat, degree=True)
+    ra, dec, dist, pmra, pmdec, rv = disc_cluster_kinematics(n, rng, dist_min_kpc=0.2).T
     return pd.DataFrame({
-        "cluster_name": [f"Bench_{i}" for i in range(n)], "ra": radec[:, 0],
-        "dec": radec[:, 1], "dist50": dist * 1000.0, "pmra": pm[:, 0], "pmdec": pm[:, 1],
-        "rv": vlos_pm[:, 0], "rv_std": rng.uniform(0.5, 5, n),
+        "cluster_name": [f"Bench_{i}" for i in range(n)], "ra": ra,
+        "dec": dec, "dist50": dist * 1000.0, "pmra": pmra, "pmdec": pmdec,
+        "rv": rv, "rv_std": rng.uniform(0.5, 5, n),
         "rv_err": rng.uniform(0.2, 2, n), "dist16": dist * 1000.0 * (1 - 0.01 * dist),
         "dist84": dist * 1000.0 * (1 + 0.01 * dist), "s_pmra": 0.2, "s_pmdec": 0.2,
         "n_members": 100})

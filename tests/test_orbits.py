@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from galpy.util import coords
 
+from helpers.synthetic import disc_cluster_kinematics
 from ingest import config, orbits
 
 
@@ -109,20 +110,8 @@ def _errors(n: int, rv=0.0, lo=0.0, hi=0.0, pm=0.0) -> orbits.Uncertainties:
 
 
 def _disc_clusters(n: int, seed: int) -> np.ndarray:
-    """Thin-disc clusters 0.3-6 kpc away with flat rotation plus (10, 7, 5) km/s scatter."""
-    rng = np.random.default_rng(seed)
-    lon, lat = rng.uniform(0, 360, n), rng.normal(0, 3, n).clip(-15, 15)
-    dist = rng.uniform(0.3, 6.0, n)
-    xyz = coords.lbd_to_XYZ(lon, lat, dist, degree=True)
-    x_gc, y_gc = 8.0 - xyz[:, 0], xyz[:, 1]
-    r_gc = np.hypot(x_gc, y_gc)
-    vx = -233.0 * y_gc / r_gc + rng.normal(0, 10, n) + 11.1
-    vy = 233.0 * x_gc / r_gc + rng.normal(0, 7, n) - (233.0 + 12.24)
-    vz = rng.normal(0, 5, n) - 7.25
-    vlos_pm = coords.vxvyvz_to_vrpmllpmbb(-vx, vy, vz, lon, lat, dist, XYZ=False, degree=True)
-    radec = coords.lb_to_radec(lon, lat, degree=True)
-    pm = coords.pmllpmbb_to_pmrapmdec(vlos_pm[:, 1], vlos_pm[:, 2], lon, lat, degree=True)
-    return np.column_stack([radec, dist, pm, vlos_pm[:, 0]])
+    """Thin-disc clusters 0.3-6 kpc away (helpers.synthetic.disc_cluster_kinematics)."""
+    return disc_cluster_kinematics(n, np.random.default_rng(seed), dist_min_kpc=0.3)
 
 
 def test_split_normal_has_the_catalogue_percentiles():

@@ -30,3 +30,28 @@ def gradient_clusters(n: int, seed: int) -> pd.DataFrame:
         frame[f"{element}_fe"] = 0.003 * (r_gc - 8) + rng.normal(0, 0.03, n)
         frame[f"{element}_fe_err"] = 0.03
     return frame
+
+
+def disc_cluster_kinematics(n: int, rng: np.random.Generator,
+                            dist_min_kpc: float = 0.3) -> np.ndarray:
+    """Thin-disc clusters dist_min_kpc-6 kpc away, flat rotation (233 km/s) plus (10, 7, 5)
+    km/s scatter: columns ra, dec (deg), dist (kpc), pmra, pmdec (mas/yr), rv (km/s).
+
+    Shared by the orbit tests and bench/bench_orbits.py so both integrate the same sample.
+    """
+    from galpy.util import coords
+
+    lon, lat = rng.uniform(0, 360, n), rng.normal(0, 3, n).clip(-15, 15)
+    dist = rng.uniform(dist_min_kpc, 6.0, n)
+    xyz = coords.lbd_to_XYZ(lon, lat, dist, degree=True)
+    x_gc, y_gc = 8.0 - xyz[:, 0], xyz[:, 1]          # Galactocentric, Sun on +x
+    r_gc = np.hypot(x_gc, y_gc)
+    # circular velocity (rotation towards +y at the Sun) minus the Sun's own motion
+    # relative to the Sun; x_gc points away from the centre, the Sun's U towards it
+    vx = -233.0 * y_gc / r_gc + rng.normal(0, 10, n) + 11.1
+    vy = 233.0 * x_gc / r_gc + rng.normal(0, 7, n) - (233.0 + 12.24)
+    vz = rng.normal(0, 5, n) - 7.25
+    vlos_pm = coords.vxvyvz_to_vrpmllpmbb(-vx, vy, vz, lon, lat, dist, XYZ=False, degree=True)
+    radec = coords.lb_to_radec(lon, lat, degree=True)
+    pm = coords.pmllpmbb_to_pmrapmdec(vlos_pm[:, 1], vlos_pm[:, 2], lon, lat, degree=True)
+    return np.column_stack([radec, dist, pm, vlos_pm[:, 0]])
