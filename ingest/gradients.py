@@ -11,6 +11,7 @@ fitted knee and Fu et al. (2022)'s quadratic trends are sampled with emcee
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import emcee
@@ -19,6 +20,11 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from .schema import table
+
+# Chains are extended until they are mcmc_tau_factor autocorrelation times long and the
+# result is published (mcmc_tau, mcmc_chain); emcee's warning about each still-short
+# intermediate chain would only clutter the ingest log.
+logging.getLogger("emcee.autocorr").setLevel(logging.ERROR)
 
 ELEMENTS = ("c", "n", "o", "mg", "al", "si", "s", "ca", "ti", "cr", "ni", "cu")
 

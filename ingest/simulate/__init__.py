@@ -112,7 +112,9 @@ def _truth_cluster_table(truth: pd.DataFrame) -> dict[str, np.ndarray]:
 def _write_products(p: Preset, model: dict, seed: int, directory: Path, progress: bool,
                     catalogue: Path | None, member_variant: str) -> dict[str, Any]:
     rng = np.random.default_rng([seed, 0])
-    truth = add_structure(draw_clusters(p.n_clusters, model, rng, catalogue), p, model, rng)
+    pairs_rng = np.random.default_rng([seed, 5])
+    truth = add_structure(draw_clusters(p.n_clusters, model, rng, catalogue, pairs_rng), p, model, rng)
+    truth["pair"] = np.where(truth["partner"] >= 0, truth["name"].to_numpy()[truth["partner"]], "")
     _write_table(directory, "clusters", output.CLUSTER_COLUMNS, hunt_cluster_table(truth, rng), p.name, seed)
     counts, n_with_spectra, n_spectra = _stream_fields(truth, p, model, seed, directory, progress)
     truth["n_with_spectra"], truth["n_spectra"] = n_with_spectra, n_spectra

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import binary_pairs
 from .presets import ELEMENTS
 
 
@@ -140,6 +141,40 @@ def _galactocentric_from_icrs(ra, dec, dist_pc, galaxy: dict[str, Any]) -> np.nd
     return icrs.transform_to(galactocentric_frame(galaxy)).cartesian.xyz.to_value(u.kpc)
 
 
+def _galactocentric_from_galactic(glon_deg, glat_deg, dist_kpc, galaxy: dict[str, Any]) -> np.ndarray:
+    """(3, n) Galactocentric x, y, z (kpc) of Galactic positions."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    gal = SkyCoord(l=glon_deg * u.deg, b=glat_deg * u.deg, distance=dist_kpc * u.kpc,
+                   frame="galactic")
+    return gal.transform_to(galactocentric_frame(galaxy)).cartesian.xyz.to_value(u.kpc)
+
+
+def _inject_pairs(x: np.ndarray, y: np.ndarray, z: np.ndarray, log_age: np.ndarray,
+                  velocity: np.ndarray, model: dict[str, Any], rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Move one partner next to each chosen primary (in place), the first pair to the
+    h & chi Persei-like position; returns the rows of primaries and of their partners."""
+    cfg, galaxy = model["binary_pairs"], model["galaxy"]
+    sky = _observables(x, y, z, velocity, galaxy)
+    primaries, partners = binary_pairs.choose_pairs(sky["dist_pc"], sky["dec"], cfg, rng)
+    if not len(primaries):
+        return primaries, partners
+    hchi = cfg["h_chi_persei"]
+    hchi_xyz = _galactocentric_from_galactic(*binary_pairs.h_chi_persei_like(hchi), galaxy)
+    first = primaries[:1]
+    x[first], y[first], z[first] = hchi_xyz[:, :1]
+    log_age[first] = hchi["log_age"]
+    velocity[first] = _space_velocities(x[first], y[first], log_age[first], galaxy, rng)
+    d_pos, d_vel = binary_pairs.partner_offsets(len(primaries), cfg, rng)
+    x[partners], y[partners], z[partners] = (np.column_stack([x, y, z])[primaries] + d_pos).T
+    x[partners[:1]], y[partners[:1]], z[partners[:1]] = hchi_xyz[:, 1:]
+    velocity[partners] = velocity[primaries] + d_vel
+    log_age[partners] = log_age[primaries] + rng.normal(0.0, cfg["dlogage"], len(primaries))
+    return primaries, partners
+
+
 def read_cluster_catalogue(path: Path, n: int, rng: np.random.Generator) -> pd.DataFrame:
     """Positions, distances, ages and extinctions of up to ``n`` clusters of a real HUNT2024.csv."""
     from ingest.errors import InputError
@@ -164,8 +199,11 @@ def read_cluster_catalogue(path: Path, n: int, rng: np.random.Generator) -> pd.D
 
 
 def draw_clusters(n: int, model: dict[str, Any], rng: np.random.Generator,
-                  catalogue: Path | None = None) -> pd.DataFrame:
-    """The true cluster population (one row per cluster), ordered as drawn."""
+                  catalogue: Path | None = None,
+                  pairs_rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """The true cluster population (one row per cluster), ordered as drawn.  With
+    ``pairs_rng`` and no real ``catalogue`` (whose positions stay as published), binary
+    pairs are injected; ``partner`` is each cluster's pair partner row (-1: none)."""
     galaxy = model["galaxy"]
     if catalogue is None:
         xy = _disc_positions(n, galaxy, rng)
@@ -180,6 +218,9 @@ def draw_clusters(n: int, model: dict[str, Any], rng: np.random.Generator,
         log_age = real["logAge50"].to_numpy(dtype=float)
         av = real["AV50"].to_numpy(dtype=float)
     velocity = _space_velocities(x, y, log_age, galaxy, rng)
+    primaries = partners = np.empty(0, int)
+    if catalogue is None and pairs_rng is not None:
+        primaries, partners = _inject_pairs(x, y, z, log_age, velocity, model, pairs_rng)
     clusters = pd.DataFrame(_observables(x, y, z, velocity, galaxy))
     clusters["r_gc"] = np.hypot(x, y)
     clusters["z_gc"] = z
@@ -189,5 +230,8 @@ def draw_clusters(n: int, model: dict[str, Any], rng: np.random.Generator,
         av = av * np.exp(-np.abs(clusters["z"].to_numpy()) / 0.15) * rng.lognormal(0.0, 0.3, len(x))
     clusters["av"] = np.clip(av, 0.0, 6.0)
     for name, values in _chemistry(clusters["r_gc"].to_numpy(), log_age, model, rng).items():
+        values[partners] = values[primaries]      # born from one cloud
         clusters[name] = values
+    clusters["partner"] = -1
+    clusters.loc[primaries, "partner"], clusters.loc[partners, "partner"] = partners, primaries
     return clusters

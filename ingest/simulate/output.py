@@ -83,7 +83,7 @@ TRUTH_CLUSTER_COLUMNS: list[ColumnSpec] = [
     ("pmra", "f8", MAS_YR), ("pmdec", "f8", MAS_YR),
     ("x", "f8", "kpc"), ("y", "f8", "kpc"), ("z", "f8", "kpc"), ("r_gc", "f8", "kpc"), ("z_gc", "f8", "kpc"),
     ("r50_pc", "f8", "pc"), ("n_members", "i4", ""), ("n_contaminants", "i4", ""),
-    ("n_with_spectra", "i4", ""), ("n_spectra", "i4", ""),
+    ("n_with_spectra", "i4", ""), ("n_spectra", "i4", ""), ("pair", NAME, ""),
 ]
 
 TRUTH_STAR_COLUMNS: list[ColumnSpec] = [
