@@ -358,11 +358,60 @@ def orbit_error_figure(clusters: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _heliocentric_xy_kpc(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    lon, lat = np.radians(frame["glon"].to_numpy(float)), np.radians(frame["glat"].to_numpy(float))
+    dist = frame["dist50"].to_numpy(float) / 1000.0
+    return dist * np.cos(lat) * np.cos(lon), dist * np.cos(lat) * np.sin(lon)
+
+
+def binary_pairs_figure(clusters: pd.DataFrame, pairs: pd.DataFrame, path: Path) -> Path:
+    """Where the binary-cluster candidates lie (Galactic X-Y, pairs joined) and how
+    close they are in space and motion (3D separation with its error, tangential-velocity
+    difference, coloured by P(close))."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5), layout="constrained")
+    x, y = _heliocentric_xy_kpc(clusters)
+    position = dict(zip(clusters["cluster_name"], zip(x, y)))
+    ends = np.array([position[name] for name in (*pairs["cluster_a"], *pairs["cluster_b"])])
+    reach = max(1.0, 1.3 * float(np.max(np.hypot(ends[:, 0], ends[:, 1]))))
+    shown = (np.abs(x) < reach) & (np.abs(y) < reach)
+    left.scatter(x[shown], y[shown], s=4, c="0.7", label="clusters")
+    for number, (a, b) in enumerate(zip(pairs["cluster_a"], pairs["cluster_b"]), start=1):
+        (xa, ya), (xb, yb) = position[a], position[b]
+        left.plot([xa, xb], [ya, yb], "-o", color="tab:red", ms=4, lw=1.5)
+        left.annotate(str(number), (xa, ya), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    left.plot([0], [0], "k*", ms=10, label="Sun")
+    left.set_xlim(-reach, reach)
+    left.set_ylim(-reach, reach)
+    left.set_xlabel("X (kpc, towards the Galactic centre)")
+    left.set_ylabel("Y (kpc, towards l = 90 deg)")
+    left.set_aspect("equal")
+    left.legend(fontsize=8, loc="lower left")
+    left.set_title(f"{len(pairs)} binary-cluster candidates (numbered as on the right)",
+                   fontsize=10)
+    right.errorbar(pairs["sep_3d"], pairs["dv_tan"], xerr=pairs["sep_3d_err"],
+                   yerr=pairs["dv_tan_err"], fmt="none", ecolor="0.6", lw=0.8)
+    points = right.scatter(pairs["sep_3d"], pairs["dv_tan"], c=pairs["p_close"], vmin=0.5,
+                           vmax=1.0, cmap="viridis", s=30, zorder=3)
+    for number, row in enumerate(pairs.itertuples(), start=1):
+        right.annotate(f"{number}: {row.cluster_a} / {row.cluster_b}", (row.sep_3d, row.dv_tan),
+                       fontsize=7, xytext=(5, -10), textcoords="offset points")
+    fig.colorbar(points, ax=right, label="P(3D separation below the configured limit)")
+    right.set_xlabel("3D separation (pc)")
+    right.set_ylabel("tangential-velocity difference (km/s)")
+    right.set_xlim(left=0)
+    right.set_ylim(bottom=0)
+    return _save(fig, path)
+
+
 def render_catalogue_figures(clusters: pd.DataFrame, gradients: pd.DataFrame,
-                             lit_comparison: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """out_dir/catalogue/*.png: gradients, orbit errors, literature comparisons."""
+                             lit_comparison: pd.DataFrame, out_dir: Path,
+                             pairs: pd.DataFrame | None = None) -> list[Path]:
+    """out_dir/catalogue/*.png: gradients, orbit errors, literature comparisons, binary
+    clusters."""
     target = Path(out_dir) / "catalogue"
     paths = []
+    if pairs is not None and len(pairs):
+        paths.append(binary_pairs_figure(clusters, pairs, target / "binary_clusters.png"))
     if "z_max_err" in clusters and clusters["z_max_err"].notna().any():
         paths.append(orbit_error_figure(clusters, target / "orbit_errors_vs_distance.png"))
     if len(gradients):
@@ -448,7 +497,9 @@ def render_directory(directory: Path, names: list[str] | None = None,
 def render_catalogue_directory(directory: Path) -> list[Path]:
     """Only the catalogue figures of an ingest output DIR (a few seconds), into DIR/figures."""
     directory = Path(directory)
+    pairs_file = directory / "binary_candidate.fits"
     return render_catalogue_figures(read_fits_table(directory / "cluster.fits"),
                                     read_fits_table(directory / "gradient.fits"),
                                     read_fits_table(directory / "lit_comparison.fits"),
-                                    directory / "figures")
+                                    directory / "figures",
+                                    read_fits_table(pairs_file) if pairs_file.is_file() else None)

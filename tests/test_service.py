@@ -630,3 +630,12 @@ def test_failing_import_rolls_back_to_previous_catalogue(service, demo_ingest, t
     assert {t: _count(service, t) for t in before} == before
     first = str(clusters["cluster_name"].iloc[0])
     assert len(tap.search(f"SELECT * FROM ocvo.cluster WHERE cluster_name = '{first}'")) == 1
+
+
+def test_the_rd_regression_suite_passes_against_the_running_service(service):
+    """rd.xml's regSuite (TAP, both cone searches, both DataLink services, the form and the
+    examples), run by DaCHS's own test runner against this instance."""
+    result = service.dachs("test", "-v", "-u", service.url, "ocvo/q", check=False, timeout=300)
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report
+    assert re.search(r"\b0 of \d+ bad\b", report), report
