@@ -590,3 +590,19 @@ def test_end_to_end_rejected_values_are_printed_recorded_and_never_published(
     assert (spectrum["snr"].dropna() >= 0).all()
     assert not spectrum.duplicated(["obsid", "member_key"]).any()
     assert member["prob"].between(0, 1).all() and member["dec"].abs().le(90).all()
+
+
+def test_empty_directory_and_earlier_output_with_figures_are_written(tiny, tmp_path, capsys):
+    """The two accepted targets besides a new directory: an empty one, and (with --force)
+    an earlier ingest output with the figures ``ocvo figures`` drew into it."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert ocvo(ingest_argv(tiny, empty), capsys).code == 0
+    earlier = tmp_path / "earlier"
+    earlier_output(earlier)
+    (earlier / "figures" / "cluster").mkdir(parents=True)
+    (earlier / "figures" / "cluster" / "x_rv.png").write_bytes(b"png")
+    assert ocvo(ingest_argv(tiny, earlier, extra=("--force",)), capsys).code == 0
+    assert manifest.read(earlier)["row_counts"] == manifest.read(empty)["row_counts"]
+    assert not (earlier / "figures").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "empty"]
