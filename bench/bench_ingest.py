@@ -53,7 +53,7 @@ def main() -> None:
     sim_seconds = simulate(args.preset, args.seed, sim)
     start = time.perf_counter()
     summary = run_ingest(**ingest_arguments(sim), out=args.work / f"ingest_{args.preset}",
-                         config=args.config, seed=args.seed, progress=False)
+                         config=args.config, seed=args.seed, progress=False, force=True)
     total = time.perf_counter() - start
     record = json.loads((args.work / f"ingest_{args.preset}" / "manifest.json").read_text())
     result = {

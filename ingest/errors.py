@@ -22,3 +22,11 @@ class PublishError(OcvoError):
 
 class ServiceError(OcvoError):
     """The private PostgreSQL/DaCHS instance could not be set up, started or stopped."""
+
+
+class OutputError(OcvoError):
+    """The ingest output directory cannot be used; checked before any work, nothing changed."""
+
+
+class CatalogueError(OcvoError):
+    """The inputs would give no usable catalogue (e.g. 0 clusters); nothing was written."""

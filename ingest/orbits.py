@@ -70,11 +70,15 @@ class OrbitSetup:
 
 def orbit_flags(ra: np.ndarray, dec: np.ndarray, dist_kpc: np.ndarray, pmra: np.ndarray,
                 pmdec: np.ndarray, rv: np.ndarray) -> np.ndarray:
-    """orbit_flag per cluster before integration: 2 no distance, 1 no RV, 3 other non-finite."""
+    """orbit_flag per cluster before integration: 2 no distance, 1 no RV, 3 other non-finite
+    or impossible (|dec| > 90, ra outside [0, 360)); only flag 0 reaches galpy."""
     dist_kpc = np.asarray(dist_kpc, float)
     flags = np.full(dist_kpc.shape, FLAG_OK, dtype=np.int16)
     astrometry = np.column_stack([ra, dec, pmra, pmdec]).astype(float)
-    flags[~np.all(np.isfinite(astrometry), axis=1)] = FLAG_NON_FINITE
+    with np.errstate(invalid="ignore"):
+        impossible = (np.abs(astrometry[:, 1]) > 90) | (astrometry[:, 0] < 0) | (
+            astrometry[:, 0] >= 360)
+    flags[~np.all(np.isfinite(astrometry), axis=1) | impossible] = FLAG_NON_FINITE
     flags[~np.isfinite(np.asarray(rv, float))] = FLAG_NO_RV
     flags[~(np.isfinite(dist_kpc) & (dist_kpc > 0))] = FLAG_NO_DISTANCE
     return flags

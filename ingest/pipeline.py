@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from . import config as config_module
-from . import manifest, writers
+from . import manifest, outdir, writers
 from .combine import combine
-from .errors import InputError
+from .errors import CatalogueError, InputError
 
 SpectraArg = Path | str | tuple[Path | str, str | Path | None]
 LiteratureArg = tuple[str, Path | str, Path | str | None]
@@ -151,32 +151,47 @@ def release_warnings(member_release: str, spectrum_releases: dict[str, str | Non
 
 def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
                 catalogue: str, colmap: Path | None, config: dict,
-                rejections: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                rejections: dict[str, int], details: list[dict[str, Any]] | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Clusters, members above the probability cut (linked to clusters) and all spectra.
 
     Members without a Gaia id are kept (matched by position); a member file left with
-    no member at all is an InputError naming the rejection counts."""
-    from . import readers
+    no member at all is an InputError naming the cause and the rejection counts.
+    Values rejected at read time are described in ``details`` (file, column, reason)."""
+    from . import readers, sanity
 
+    details = [] if details is None else details
     cluster_table = readers.read_clusters(clusters, catalogue, _map_for(colmap, "clusters"))
-    prob_min = config["members"]["prob_min_cg20" if catalogue == "cg20" else "prob_min"]
+    prob_key = "prob_min_cg20" if catalogue == "cg20" else "prob_min"
+    prob_min = config["members"][prob_key]
     member_table, rejected = readers.read_members(
         members, catalogue, _map_for(colmap, "members"), prob_min,
-        member_gaia_release(catalogue, colmap))
+        member_gaia_release(catalogue, colmap), details)
     _add_counts(rejections, rejected)
     if member_table.empty:
-        raise InputError(members, "no member left after the row checks (rejected: "
-                                  + ", ".join(f"{k} {v}" for k, v in rejected.items() if v)
-                                  + "); the run would publish 0 clusters")
+        raise InputError(members, _no_member_cause(rejected, f"members.{prob_key}", prob_min)
+                         + " (rejected: " + ", ".join(f"{k} {v}" for k, v in rejected.items()
+                                                      if v)
+                         + "); the run would publish 0 clusters")
     member_table = readers.link_members_to_clusters(member_table, cluster_table,
                                                     members, clusters)
     frames = []
     for number, (path, survey) in enumerate(spectra):
         spectrum_map = None if str(survey).endswith(".toml") else _map_for(colmap, "spectra")
-        frame, rejected = readers.read_spectra(path, survey, spectrum_map)
+        frame, rejected = readers.read_spectra(path, survey, spectrum_map, details)
         _add_counts(rejections, rejected)
         frames.append(_surrogate_obsids(frame, number))
+    frames = sanity.drop_duplicate_obsids(frames, [p for p, _ in spectra], rejections, details)
     return cluster_table, member_table, pd.concat(frames, ignore_index=True)
+
+
+def _no_member_cause(rejected: dict[str, int], key: str, prob_min: float) -> str:
+    """Why no member is left: the probability cut, or the row checks."""
+    below = rejected.get("members_below_prob_min", 0)
+    if below:       # the cut comes last: it removed every member the row checks kept
+        return (f"all {below} members left after the row checks have a membership "
+                f"probability at or below the cut {key} = {prob_min:g}: no member left")
+    return "no member left after the row checks"
 
 
 def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
@@ -318,19 +333,12 @@ def science_products(clusters: pd.DataFrame, literature: Sequence[LiteratureArg]
 
 # ---------------------------------------------------------------- output
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
-def staged_output(out: Path) -> Iterator[Path]:
-    """A temporary directory beside ``out`` that replaces ``out`` only if the block succeeds."""
+def staged_output(out: Path, tmp: Path | None = None) -> Iterator[Path]:
+    """A temporary directory beside ``out`` (``tmp`` if already reserved) that replaces
+    ``out`` only if the block succeeds."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes 0700; outputs are read by the publisher
+    tmp = outdir.reserve_staging(out) if tmp is None else tmp
     try:
         yield tmp
     except BaseException:
@@ -445,35 +453,126 @@ def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.
             spectrum_table)
 
 
+def check_catalogue(clusters: pd.DataFrame, stars: pd.DataFrame, spectra: pd.DataFrame,
+                    rejections: dict[str, int],
+                    files: tuple[Path | str, Sequence[Path | str]]) -> None:
+    """Stop before the science stages when the tables could not be a catalogue: no cluster,
+    no matched spectrum that passed quality control, or no cluster with a FLAG=1 star
+    (so no cluster RV).  Publishing such a run would replace a served catalogue with
+    an empty one."""
+    from .quality import QC_OK
+
+    where = f"members {files[0]}, spectra {', '.join(str(p) for p in files[1])}"
+    qc = {k.removeprefix("qc_"): v for k, v in sorted(rejections.items())
+          if k.startswith("qc_") and v}
+    if len(clusters) == 0:
+        raise CatalogueError(f"{where}: no cluster has a matched member (members "
+                             f"{len(stars)}, spectra matched {len(spectra)}): the run would "
+                             "publish 0 clusters")
+    usable = int((spectra["qc"] == QC_OK).sum())
+    if usable == 0:
+        raise CatalogueError(f"{where}: none of the {len(spectra)} matched spectra passed "
+                             f"quality control (failed: {_counts(qc)}; see spectra.snr_min and "
+                             "spectra.rv_flag_good): the run would publish no RV")
+    with_flag1 = int((clusters["n_flag1"] > 0).sum())
+    if with_flag1 == 0:
+        flags = stars["flag"].value_counts()
+        raise CatalogueError(f"{where}: no cluster has a FLAG=1 member ({len(clusters)} "
+                             f"clusters, {len(stars)} members with spectra, {usable} usable "
+                             f"spectra; member flags {_counts({str(k): int(v) for k, v in flags.items()})}): "
+                             "the run would publish no cluster RV")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
 def _resolve_config(config: dict | Path | str | None) -> tuple[dict, Path | None]:
     if isinstance(config, dict):
-        return config, None
+        return config_module.validate(config), None
     path = Path(config) if config is not None else None
     return config_module.load(path), path
+
+
+def input_paths(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
+                literature: Sequence[LiteratureArg], colmap: Path | None,
+                config_path: Path | None) -> list[Path]:
+    """Every file the run reads (none of them may lie inside the output directory)."""
+    paths = [clusters, members, *(p for p, _ in spectra)]
+    paths += [Path(s) for _, s in spectra if s is not None and str(s).endswith(".toml")]
+    for _, path, colmap_ in literature:
+        paths += [Path(path)] + ([Path(colmap_)] if colmap_ is not None else [])
+    return paths + [p for p in (colmap, config_path) if p is not None]
+
+
+def check_distinct_spectra(spectra: list[tuple[Path, Any]]) -> None:
+    """Stop when one spectrum file is given twice (same path, a link to it, or a copy with
+    the same checksum): every spectrum in it would count twice."""
+    seen: dict[tuple[int, int] | str, Path] = {}
+    by_size: dict[int, list[Path]] = {}
+    for path, _ in spectra:
+        if not path.is_file():
+            continue                    # the reader names the missing file
+        stat = path.stat()
+        earlier = seen.get((stat.st_dev, stat.st_ino))
+        if earlier is None:
+            for other in by_size.get(stat.st_size, []):
+                if manifest.sha256(other) == manifest.sha256(path):
+                    earlier = other
+                    break
+        if earlier is not None:
+            raise InputError(path, f"is the same spectrum file as {earlier} (given twice, by "
+                                   "path or as an identical copy): every spectrum in it would "
+                                   "count twice; give each file once")
+        seen[(stat.st_dev, stat.st_ino)] = path
+        by_size.setdefault(stat.st_size, []).append(path)
 
 
 def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[SpectraArg],
                out: Path | str, catalogue: str = "hunt2024", colmap: Path | str | None = None,
                survey: str | Path | None = None, literature: Sequence[LiteratureArg] = (),
                config: dict | Path | str | None = None, seed: int | None = None,
-               progress: bool = True) -> dict[str, Any]:
+               progress: bool = True, force: bool = False) -> dict[str, Any]:
     """Run the whole ingest and publish its tables atomically into ``out``; return the summary.
 
     ``spectra`` entries are paths (read with ``survey``, auto-detected when
     None) or (path, survey) pairs; ``literature`` holds (name, path, map or
     None) triples; ``config`` is a merged config dict, a TOML path or None
-    (defaults); ``seed`` defaults to the config's seed.
+    (defaults); ``seed`` defaults to the config's seed.  ``out`` must be new,
+    empty or an earlier ingest output, which only ``force`` replaces
+    (:func:`ingest.outdir.check_output`); that and the configuration are
+    checked before any input is read.
     """
     from . import readers
 
     cfg, config_path = _resolve_config(config)
     seed = cfg["seed"] if seed is None else seed
+    config_module.check_seed(seed)
     progress = progress and sys.stderr.isatty()     # bars on a terminal only
     clusters, members, out = Path(clusters), Path(members), Path(out)
     colmap = Path(colmap) if colmap is not None else None
     entries = _spectra_entries(spectra, survey)
+    outdir.check_output(out, input_paths(clusters, members, entries, literature, colmap,
+                                         config_path), force)
     readers.check_map_usage(colmap, [s for _, s in entries])
+    check_distinct_spectra(entries)
+    staging = outdir.reserve_staging(out)
+    try:
+        return _run_stages(clusters, members, entries, out, staging, catalogue, colmap,
+                           literature, cfg, config_path, seed, progress)
+    finally:
+        outdir.discard(staging)          # a no-op after success: it became ``out``
+
+
+def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], out: Path,
+                staging: Path, catalogue: str, colmap: Path | None,
+                literature: Sequence[LiteratureArg], cfg: dict, config_path: Path | None,
+                seed: int, progress: bool) -> dict[str, Any]:
+    """The stages of :func:`run_ingest`, writing through the reserved ``staging`` directory."""
+    from . import readers
+
     rejections: dict[str, int] = {}
+    details: list[dict[str, Any]] = []
     member_release = member_gaia_release(catalogue, colmap)
     spectrum_releases = spectrum_gaia_releases(entries, colmap)
     clock = StageClock(progress)
@@ -485,21 +584,24 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     try:
         with clock.stage("read"):
             cluster_in, member_in, spectra_in = read_inputs(
-                clusters, members, entries, catalogue, colmap, cfg, rejections)
+                clusters, members, entries, catalogue, colmap, cfg, rejections, details)
         surveys = manifest.survey_records(spectra_in, cfg["rv_offsets"], readers.UNDECLARED_SURVEY)
         cluster_table, stars, spectrum_table = catalogue_tables(
             cluster_in, member_in, spectra_in, cfg, rejections, clock,
             (members, [p for p, _ in entries]), member_release)
+        check_catalogue(cluster_table, stars, spectrum_table, rejections,
+                        (members, [p for p, _ in entries]))
         cluster_table, products = science_products(cluster_table, literature, cfg, seed,
                                                    progress, clock)
         tables = {"cluster": cluster_table, "member": stars, "spectrum": spectrum_table,
                   **products}
-        with clock.stage("write"), staged_output(out) as tmp:
+        with clock.stage("write"), staged_output(out, staging) as tmp:
             outputs = {}
             for name in OUTPUT_TABLES:
                 path = writers.write_table(tables[name], name, tmp / f"{name}.fits")
                 outputs[name] = manifest.output_record(path, len(tables[name]))
             summary = summarise(tables, rejections, cfg, surveys)
+            summary["rejected_values"] = details
             summary["gaia_releases"] = {"members": member_release,
                                         "member_epoch": gaia_epoch(member_release, cfg),
                                         "spectra": spectrum_releases,
@@ -512,6 +614,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
                 simulated=manifest.is_simulated([clusters, members] + [p for p, _ in entries]),
                 surveys=surveys, catalogue=catalogue)
             record["gaia_releases"] = summary["gaia_releases"]
+            record["rejected_values"] = details
             record["stage_peak_rss_mb"] = {k: round(v, 1) for k, v in clock.peak_rss_mb.items()}
             manifest.write(record, tmp / "manifest.json")
     finally:

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from astropy.io import fits
 from astropy.table import Table
 
+from . import sanity
 from .errors import InputError
 
 COLMAP_DIR = Path(__file__).with_name("colmaps")
@@ -632,9 +633,11 @@ def _check_catalogue(catalogue: str) -> str:
 
 def read_clusters(path: str | Path, catalogue: str = "hunt2024",
                   colmap: str | Path | None = None) -> pd.DataFrame:
-    """Cluster table with canonical columns plus ``cluster_key``; names must be unique."""
+    """Cluster table with canonical columns plus ``cluster_key``; names must be unique and
+    every value possible (:func:`ingest.sanity.check_clusters`)."""
     frame, _, resolved = _read(path, "clusters", _check_catalogue(catalogue), colmap)
     frame = _add_cluster_names(frame)
+    sanity.check_clusters(frame, Path(path), resolved)
     if frame["cluster"].isna().any():
         row = int(np.flatnonzero(frame["cluster"].isna())[0])
         raise InputError(path, f"cluster name missing (row {row + 1})", column=resolved["cluster"])
@@ -648,7 +651,9 @@ def read_clusters(path: str | Path, catalogue: str = "hunt2024",
 
 def read_members(path: str | Path, catalogue: str = "hunt2024",
                  colmap: str | Path | None = None, prob_min: float | None = None,
-                 gaia_release: str | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+                 gaia_release: str | None = None,
+                 details: list[dict[str, Any]] | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Member stars with canonical columns plus ``cluster_key``, ``member_key`` and counted
     rejections.
 
@@ -657,6 +662,8 @@ def read_members(path: str | Path, catalogue: str = "hunt2024",
     Rows without a position or cluster name are dropped; a Gaia source_id (then a member
     key) listed more than once keeps its highest-probability row (a star belongs to one
     cluster; ties keep the first row); then ``prob > prob_min`` is kept (SPEC 3.1).
+    Impossible positions and probabilities drop the row, infinite values are nulled
+    (:func:`ingest.sanity.check_members`; described in ``details`` when given).
     Unmapped ``prob`` is 1; ``gaia_release`` defaults to the catalogue's.
     """
     catalogue = _check_catalogue(catalogue)
@@ -666,6 +673,8 @@ def read_members(path: str | Path, catalogue: str = "hunt2024",
         frame["prob"] = 1.0
     rejections: dict[str, int] = {}
     frame = _drop(frame, ~_positions_ok(frame), "members_no_position", rejections)
+    frame = sanity.check_members(frame, Path(path), resolved, rejections,
+                                 [] if details is None else details)
     frame = _drop(frame, frame["cluster"].isna().to_numpy(), "members_no_cluster", rejections)
     frame = _drop(frame, _lower_ranked_duplicates(frame, "source_id"),
                   "members_duplicate_source_id", rejections)
@@ -763,7 +772,9 @@ def _constant_category(value: str, n: int) -> pd.Categorical:
 
 
 def read_spectra(path: str | Path, survey: str | Path | None = None,
-                 colmap: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+                 colmap: str | Path | None = None,
+                 details: list[dict[str, Any]] | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Spectra (one row each) with canonical columns, ``survey``/``param_source`` and rejections.
 
     The survey is the one declared by the column map (``survey = "..."``) or the
@@ -771,9 +782,10 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
     gives ``survey = 'undeclared'``, so no survey zero-point offset can apply to
     it.  ``param_source`` names the stellar-parameter columns used (e.g. 'cnn').
     Obsids must be unique.  Gaia ids <= 0 and LAMOST's -9999 sentinel become
-    missing; rows without a position are dropped and counted.  Values are
-    otherwise kept as read: per-value quality control is
-    :func:`ingest.quality.spectrum_qc`.
+    missing; rows without a position are dropped and counted; impossible values
+    drop the row or are nulled, counted (:func:`ingest.sanity.check_spectra`; described
+    in ``details`` when given).  Values are otherwise kept as read: per-value quality
+    control is :func:`ingest.quality.spectrum_qc`.
     """
     path = Path(path)
     source = _open_source(path)
@@ -793,6 +805,8 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
                          column=resolved["obsid"])
     rejections: dict[str, int] = {}
     frame = _drop(frame, ~_positions_ok(frame), "spectra_no_position", rejections)
+    frame = sanity.check_spectra(frame, path, resolved, SPECTRUM_PARAMETERS, rejections,
+                                 [] if details is None else details)
     return frame.reset_index(drop=True), rejections
 
 

@@ -7,9 +7,11 @@ were flagged and what was thrown away (and why), without opening the files.
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from typing import Any
 
 MAX_REJECTION_LINES = 12
+MAX_VALUE_LINES = 5
 WIDTH = 100
 
 
@@ -20,6 +22,16 @@ def _rejection_lines(rejections: dict[str, int]) -> list[str]:
         rest = sum(v for v, _ in nonzero[MAX_REJECTION_LINES:])
         lines.append(f"    {'(other reasons)':<34} {rest:>12,}")
     return lines or ["    none"]
+
+
+def _rejected_value_lines(details: list[dict[str, Any]]) -> list[str]:
+    """Values rejected at read time, by file and column (all of them are in manifest.json)."""
+    lines = [f"    {Path(d['file']).name}, column {d['column']!r}: {d['count']:,} "
+             f"{d['action']} ({d['reason']})"[:WIDTH] for d in details[:MAX_VALUE_LINES]]
+    if len(details) > MAX_VALUE_LINES:
+        lines.append(f"    ... {len(details) - MAX_VALUE_LINES} more in manifest.json "
+                     "(rejected_values)")
+    return ["  rejected at read (file, column):", *lines] if lines else []
 
 
 def _survey_line(surveys: dict[str, dict[str, Any]]) -> str:
@@ -61,5 +73,6 @@ def format_summary(summary: dict[str, Any]) -> str:
         *[f"  warning: {line}" for line in summary.get("gaia_releases", {}).get("warnings", [])],
         "  rejections by reason:",
         *_rejection_lines(summary["rejections"]),
+        *_rejected_value_lines(summary.get("rejected_values", [])),
     ]
     return "\n".join(lines)

@@ -48,3 +48,40 @@ def test_missing_file_is_reported(tmp_path):
 def test_keyword_overrides_win_and_none_is_ignored():
     assert config.load(seed=3)["seed"] == 3
     assert config.load(seed=None)["seed"] == config.defaults()["seed"]
+
+
+def test_defaults_lie_inside_every_allowed_range():
+    cfg = config.defaults()
+    assert config.validate(cfg, "defaults") is cfg
+    ranged = {key for key, _ in config._leaves(cfg) if config._range_of(key)}
+    assert {"members.prob_min", "crossmatch.radius_arcsec", "spectra.snr_min",
+            "montecarlo.n_draws", "montecarlo.clip_sigma", "galactic.orbit_draws"} <= ranged
+
+
+@pytest.mark.parametrize("text, key, shown", [
+    ("[members]\nprob_min = 2.0\n", "members.prob_min", "[0, 1)"),
+    ("[crossmatch]\nradius_arcsec = -3.5\n", "crossmatch.radius_arcsec", "(0, 60]"),
+    ("[spectra]\nsnr_min = -1\n", "spectra.snr_min", ">= 0"),
+    ("[montecarlo]\nn_draws = 0\n", "montecarlo.n_draws", "[10, "),
+    ("[montecarlo]\nclip_sigma = -2\n", "montecarlo.clip_sigma", "> 0"),
+    ("[galactic]\norbit_draws = 5\n", "galactic.orbit_draws", "[10, "),
+    ("[galactic]\nsolar_motion_kms = [11.1, 1e9, 7.25]\n", "galactic.solar_motion_kms",
+     "[-100, 100]"),
+])
+def test_out_of_range_values_name_file_key_value_and_range(tmp_path, text, key, shown):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    message = str(info.value)
+    assert str(path) in message and repr(key) in message and shown in message
+    assert text.split("= ")[1].strip().split(",")[0].strip("[") in message.replace("-2.0", "-2")
+
+
+def test_a_config_dict_is_checked_too():
+    from ingest.pipeline import _resolve_config
+
+    cfg = config.load()
+    cfg["montecarlo"]["n_draws"] = 0
+    with pytest.raises(ConfigError, match="'montecarlo.n_draws' = 0"):
+        _resolve_config(cfg)

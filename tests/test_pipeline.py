@@ -210,7 +210,7 @@ def test_failed_ingest_keeps_previous_output_and_leaves_no_temporary(fast_runs, 
     broken.write_bytes(b"SIMPLE  =                    T" + b"\0" * 100)
     args = demo_ingest_arguments(demo_sim)
     with pytest.raises(InputError):
-        run_ingest(**{**args, "spectra": [(broken, "lamost-mrs")]}, out=out,
+        run_ingest(**{**args, "spectra": [(broken, "lamost-mrs")]}, out=out, force=True,
                    config=fast_config, progress=False)
 
     def fail_on_lit_summary(frame, table, path):
@@ -221,7 +221,7 @@ def test_failed_ingest_keeps_previous_output_and_leaves_no_temporary(fast_runs, 
     original = writers.write_table
     monkeypatch.setattr(writers, "write_table", fail_on_lit_summary)
     with pytest.raises(OSError, match="disk full"):
-        run_ingest(**args, out=out, config=fast_config, progress=False)
+        run_ingest(**args, out=out, config=fast_config, progress=False, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.fits", "out"]
 

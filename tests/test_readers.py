@@ -147,7 +147,7 @@ def test_read_spectra_mrs_autodetected(tmp_path):
     assert np.isnan(frame["mg_fe"].iloc[1]) and np.isnan(frame["mg_fe_err"].iloc[1])
     expected = Time(np.array([84_000_000, 83_000_000, 85_000_000]) / 1440.0, format="mjd").jyear
     np.testing.assert_allclose(frame["epoch"], expected, atol=1e-6)
-    assert rejections == {"spectra_no_position": 0}
+    assert "spectra_no_position" in rejections and not any(rejections.values())
 
 
 def test_negative_vsini_is_no_measurement(tmp_path):

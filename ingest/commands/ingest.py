@@ -48,7 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="CONFIG.toml",
                         help="processing configuration overriding ingest/defaults.toml")
     parser.add_argument("--seed", type=int, help="random seed (default: the config's seed)")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="output directory: new, empty, or an earlier ingest output "
+                             "(replaced with --force)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an earlier ingest output in DIR (never other files)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -69,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
         clusters=args.clusters, members=args.members, spectra=args.spectra, out=args.out,
         catalogue=args.catalogue, colmap=args.map, survey=args.survey,
         literature=[parse_literature(s) for s in args.literature], config=args.config,
-        seed=args.seed, progress=not args.no_progress)
+        seed=args.seed, progress=not args.no_progress, force=args.force)
     print(format_summary(summary))
     return 0

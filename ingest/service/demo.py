@@ -58,7 +58,8 @@ def build_and_serve(instance: Instance, seed: int = DEMO_SEED, progress: bool = 
 
     started = time.perf_counter()
     say(f"ingesting into {out}")
-    run_ingest(**ingest_arguments(sim), out=out, progress=progress)
+    run_ingest(**ingest_arguments(sim), out=out, progress=progress,
+               force=True)             # a repeated demo replaces its own earlier output
     seconds["ingest"] = time.perf_counter() - started
 
     started = time.perf_counter()
