@@ -185,3 +185,18 @@ def test_dynamics_trend_figure_has_one_column_per_age_group(tmp_path):
     image = mpimg.imread(trend[0])
     groups = table.loc[table.variable == "lz", "age_bin"].nunique()
     assert groups == 6 and image.shape[1] > image.shape[0]
+
+
+def test_binary_cluster_figure_draws_each_candidate(tmp_path):
+    """The figure is drawn only when there are candidates."""
+    clusters = pd.DataFrame({"cluster_name": ["A", "B", "C", "D"], "glon": [10.0, 10.5, 200.0, 200.2],
+                             "glat": [1.0, 1.2, -2.0, -2.1], "dist50": [800.0, 805.0, 600.0, 598.0]})
+    pairs = pd.DataFrame({"cluster_a": ["A", "C"], "cluster_b": ["B", "D"], "sep_3d": [8.0, 3.0],
+                          "sep_3d_err": [4.0, 2.0], "dv_tan": [1.0, 0.5],
+                          "dv_tan_err": [0.2, 0.1], "p_close": [0.9, 0.99]})
+    none = figures.render_catalogue_figures(clusters.assign(z_max_err=np.nan), pd.DataFrame(),
+                                            pd.DataFrame({"quantity": []}), tmp_path,
+                                            pairs.iloc[:0])
+    assert none == []
+    path = figures.binary_pairs_figure(clusters, pairs, tmp_path / "pairs.png")
+    assert _not_blank(path)
