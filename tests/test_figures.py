@@ -195,7 +195,7 @@ def test_binary_cluster_figure_draws_each_candidate(tmp_path):
                           "sep_3d_err": [4.0, 2.0], "dv_tan": [1.0, 0.5],
                           "dv_tan_err": [0.2, 0.1], "p_close": [0.9, 0.99]})
     none = figures.render_catalogue_figures(clusters.assign(z_max_err=np.nan), pd.DataFrame(),
-                                            pd.DataFrame({"quantity": []}), tmp_path,
+                                            pd.DataFrame({"quantity": pd.Series([], dtype=object)}), tmp_path,
                                             pairs.iloc[:0])
     assert none == []
     path = figures.binary_pairs_figure(clusters, pairs, tmp_path / "pairs.png")
