@@ -81,6 +81,19 @@ def _run(command: list[str], *, env: dict[str, str] | None = None, check: bool =
     return result
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file so that a kill at any moment leaves the old or the new text, never a
+    truncated one (a temporary file beside it, then a rename)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    if path.exists():
+        shutil.copymode(path, temporary)
+        stat = path.stat()
+        if os.geteuid() == 0:
+            os.chown(temporary, stat.st_uid, stat.st_gid)
+    temporary.rename(path)
+
+
 def service_user() -> str | None:
     """The user DaCHS and nginx run as: SERVICE_USER when we are root, else ourselves."""
     if os.geteuid() != 0:
@@ -287,7 +300,7 @@ class Instance:
         _run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres",
               "-d", "postgres", "-v", "ON_ERROR_STOP=1"],
              input=f"ALTER ROLE postgres PASSWORD '{password}';\n")
-        (self.pg_data / "pg_hba.conf").write_text(PG_HBA)
+        write_atomically(self.pg_data / "pg_hba.conf", PG_HBA)
         _run(self._as_postgres([str(_pg_bindir() / "pg_ctl"), "-D", str(self.pg_data),
                                 "reload"]))
 
@@ -340,9 +353,9 @@ class Instance:
                 f"serverURL: {site.server_url(self.web_port)}\nuser:\nsitename: {site.name}\n"
                 f"[ivoa]\nauthority: {site.authority}\n")
         self.state.mkdir(parents=True, exist_ok=True)
-        self.settings_file.write_text(text)
-        (self.state / SETTINGS_FILE).write_text(
-            json.dumps({"pg_port": self.pg_port, "web_port": self.web_port}) + "\n")
+        write_atomically(self.settings_file, text)
+        write_atomically(self.state / SETTINGS_FILE,
+                         json.dumps({"pg_port": self.pg_port, "web_port": self.web_port}) + "\n")
 
     def server_versions(self) -> dict[str, str | None]:
         """The running server's PostgreSQL version and its pg_sphere extension, if created."""
@@ -406,9 +419,10 @@ class Instance:
         etc = self.dachs_root / "etc"
         created = self.state / "created"
         if not created.exists():
-            created.write_text(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
-        (etc / "defaultmeta.txt").write_text(
-            defaultmeta_text(site, site.server_url(self.web_port), created.read_text()))
+            write_atomically(created, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
+        write_atomically(etc / "defaultmeta.txt",
+                         defaultmeta_text(site, site.server_url(self.web_port),
+                                          created.read_text()))
         text = self.dachs("admin", "dumpDF", "//userconfig").stdout
         replacements = {
             r'<STREAM id="tapexamples">.*?</STREAM>':
@@ -420,7 +434,7 @@ class Instance:
             text, found = re.subn(pattern, lambda _: replacement, text, flags=re.S)
             if found != 1:
                 raise ServiceError(f"DaCHS's //userconfig has no {pattern.split()[1]} to replace")
-        (etc / "userconfig.rd").write_text(text)
+        write_atomically(etc / "userconfig.rd", text)
 
     def init(self) -> None:
         """Make the instance usable (idempotent): database, DaCHS tree, UAT cache, RD link."""
@@ -531,7 +545,7 @@ class Instance:
         self._stop_web()
         ports = [self.web_port] if workers == 1 else [_free_port() for _ in range(workers)]
         self.web_dir.mkdir(parents=True, exist_ok=True)
-        self._workers_file.write_text(json.dumps({"dachs_ports": ports}) + "\n")
+        write_atomically(self._workers_file, json.dumps({"dachs_ports": ports}) + "\n")
         for port in ports:
             self._start_dachs(port)
         if workers > 1:
@@ -567,6 +581,10 @@ class Instance:
                 _terminate(pid, signal.SIGQUIT if pid_file.name == "nginx.pid"
                            else signal.SIGTERM)
             pid_file.unlink(missing_ok=True)
+        # nginx workers outlive a master killed with -9 and keep the port.
+        for pid in _listeners(self.web_port):
+            if _is_web_process(pid):
+                _terminate(pid, signal.SIGTERM)
 
     def stop(self) -> None:
         """Stop the web processes and PostgreSQL (each only if running)."""
@@ -632,6 +650,36 @@ def _terminate(pid: int, sig: int, timeout: float = 15) -> None:
             os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + 5
         time.sleep(0.05)
+
+
+def _listeners(port: int) -> list[int]:
+    """Processes with a socket listening on 127.0.0.1:port (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp",):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":
+                inodes.add(fields[9])
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or not inodes:
+            continue
+        try:
+            links = {os.readlink(fd) for fd in (proc / "fd").iterdir()}
+        except OSError:
+            continue
+        if any(f"socket:[{inode}]" in links for inode in inodes):
+            found.append(int(proc.name))
+    return found
+
+
+def _is_web_process(pid: int) -> bool:
+    """An nginx or a DaCHS server process (what this module starts), by its command line."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return arguments.startswith(b"nginx") or DACHS_SERVE.name.encode() in arguments
 
 
 def _free_port() -> int:
