@@ -57,12 +57,12 @@ KILL_POINTS = (
     ("after the site metadata", "line", "instance:"),
     ("while converting to CSV", "scratch_csv", None),
     ("after staging, before COPY", "line", "convert:"),
-    ("during COPY", "copy_running", None),
+    ("during the COPY transaction", "child", ("psql", "-1")),
     ("right after the COPY commit", "line", "copy:"),
     ("after the file swap", "line", "files:"),
-    ("during dachs imp -m", "child", "imp"),
-    ("during dachs limits (MOC)", "child", "limits"),
-    ("during dachs pub", "child", "pub"),
+    ("during dachs imp -m", "child", ("dachs", "imp")),
+    ("during dachs limits (MOC)", "child", ("dachs", "limits")),
+    ("during dachs pub", "child", ("dachs", "pub")),
 )
 
 
@@ -98,6 +98,8 @@ def _rows(out_dir: Path) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------ kill -9
+CHECKS = ("one_catalogue", "record_matches_rows", "files_match_rows", "metadata_complete",
+          "datalink_files_present", "no_scratch", "tap_answers", "serve_first_try", "killed")
 COUNTS_SQL = "SELECT " + ", ".join(f"(SELECT count(*) FROM ocvo.{t})" for t in TABLES)
 
 
@@ -128,14 +130,9 @@ class Reader(threading.Thread):
             time.sleep(0.02)
 
 
-def _copy_running(instance) -> bool:
-    return instance.query_value(
-        "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY ocvo.%' "
-        "AND state = 'active'") not in ("", "0")
-
-
-def _child_running(parent: int, word: str) -> bool:
-    """A `dachs WORD` process below the publish process (via runuser when root)."""
+def _child_running(parent: int, words: tuple[str, ...]) -> bool:
+    """A process with all these arguments below the publish process (psql -1 is the COPY
+    transaction; dachs imp/limits/pub run via runuser when root)."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -143,10 +140,15 @@ def _child_running(parent: int, word: str) -> bool:
             arguments = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"dachs" in arguments and word.encode() in arguments and _descends(int(proc.name),
-                                                                             parent):
+        if all(_has_argument(arguments, w.encode()) for w in words) \
+                and _descends(int(proc.name), parent):
             return True
     return False
+
+
+def _has_argument(arguments: list[bytes], word: bytes) -> bool:
+    """word is one of the arguments, or the program's file name (/usr/.../bin/psql)."""
+    return any(a == word or a.endswith(b"/" + word) for a in arguments)
 
 
 def _descends(pid: int, ancestor: int) -> bool:
@@ -169,7 +171,7 @@ def _lines(process: subprocess.Popen, seen: list[str]) -> threading.Thread:
     return thread
 
 
-def _kill_at(instance, process: subprocess.Popen, kind: str, what: str | None,
+def _kill_at(instance, process: subprocess.Popen, kind: str, what,
              timeout: float = 300) -> bool:
     """Wait for the kill point, SIGKILL the publish process; False if it ended first."""
     seen: list[str] = []
@@ -178,7 +180,6 @@ def _kill_at(instance, process: subprocess.Popen, kind: str, what: str | None,
     while process.poll() is None and time.monotonic() < deadline:
         hit = ((kind == "line" and any(line.startswith(what) for line in seen))
                or (kind == "scratch_csv" and any(instance.state.glob("publish-*/*.csv")))
-               or (kind == "copy_running" and _copy_running(instance))
                or (kind == "child" and _child_running(process.pid, what)))
         if hit:
             process.send_signal(signal.SIGKILL)
@@ -202,7 +203,7 @@ def _check_after_recovery(instance, catalogues: dict[str, Path]) -> dict:
     served = matches[0] if len(matches) == 1 else None
     figures_ok = served is not None and all(
         (instance.resdir / "data" / name).exists() for name in files.get("files", []))
-    checks = {
+    checks = {  # the names are CHECKS
         "one_catalogue": served is not None,
         "record_matches_rows": served is not None and record.get("manifest_sha256") == shas[served],
         "files_match_rows": served is not None and files.get("ingest_manifest_sha256") == shas[served],
@@ -248,6 +249,9 @@ def kill_suite(instance, catalogues: dict[str, Path]) -> list[dict]:
               f"(was {served}, target {target}); serve {'ok' if serve.returncode == 0 else 'FAILED'}"
               f" {recovery:.1f} s; reader {reader.reads} reads, {len(reader.mixed)} mixed; "
               f"{'LOST' if check['lost'] else 'ok'}", flush=True)
+        failed = [name for name in CHECKS if not check[name]]
+        if failed:
+            print(f"    failed checks: {failed}", flush=True)
         if serve.returncode != 0:
             print(serve.stdout[-1500:], serve.stderr[-1500:])
         results.append(check)

@@ -302,15 +302,26 @@ def test_publish_refuses_a_collapsing_catalogue_unless_told(service, demo_ingest
     assert _count(service, "cluster") == served
 
 
-def test_republishing_keeps_figures_it_did_not_create(service, demo_ingest):
+def test_republishing_keeps_figures_it_did_not_create(service, demo_ingest, tmp_path):
+    """A preview drawn into the served directory survives republication; a figure the
+    previous publication brought is replaced by what the next one brings."""
+    with_figure = tmp_path / "with_figure"
+    shutil.copytree(demo_ingest, with_figure)
+    (with_figure / "figures" / "cluster").mkdir(parents=True, exist_ok=True)
+    (with_figure / "figures" / "cluster" / "From_the_ingest_rv.png").write_bytes(b"ingest")
+    _publish(service, with_figure)
     figures = service.resdir / "data" / "figures" / "cluster"
-    ingest_figures = sorted((demo_ingest / "figures" / "cluster").glob("*.png"))
     drawn_later = figures / "Drawn_later_by_the_demo_cmd.png"
     drawn_later.write_bytes(b"\x89PNG\r\n\x1a\n preview drawn into the served directory")
-    _publish(service, demo_ingest)
-    assert drawn_later.read_bytes().endswith(b"served directory")
-    assert all((figures / p.name).exists() for p in ingest_figures)
-    drawn_later.unlink()
+    try:
+        _publish(service, demo_ingest)
+        assert drawn_later.read_bytes().endswith(b"served directory")
+        assert not (figures / "From_the_ingest_rv.png").exists()
+        _publish(service, with_figure)
+        assert drawn_later.exists() and (figures / "From_the_ingest_rv.png").exists()
+    finally:
+        drawn_later.unlink(missing_ok=True)
+        _publish(service, demo_ingest)
 
 
 def test_publication_scratch_is_removed_on_failure_and_after_a_kill(service, demo_ingest,
