@@ -304,12 +304,14 @@ class Instance:
         _run(self._as_postgres([str(_pg_bindir() / "pg_ctl"), "-D", str(self.pg_data),
                                 "reload"]))
 
-    def _clear_stale_postmaster(self, timeout: float = 30) -> None:
-        """After a kill -9 of PostgreSQL: wait for its orphaned backends, drop its pid file.
+    def _clear_stale_postmaster(self, grace: float = 3) -> None:
+        """After a kill -9 of PostgreSQL: end its orphaned backends, drop its pid file.
 
-        Backends notice their postmaster's death within a second or so; until
-        they are gone the shared memory is in use and a new postmaster refuses
-        to start."""
+        Idle backends notice their postmaster's death within a second or so;
+        one busy with a long query does not, and while any lives the shared
+        memory is in use and a new postmaster refuses to start.  Without a
+        postmaster they can serve nothing new, so after a short grace they
+        are killed."""
         lock = self.pg_data / "postmaster.pid"
         try:
             pid = int(lock.read_text().split()[0])
@@ -317,9 +319,11 @@ class Instance:
             return
         if _alive(pid):
             return
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + grace
         while _orphaned_backends(self.pg_data) and time.monotonic() < deadline:
             time.sleep(0.2)
+        for orphan in _orphaned_backends(self.pg_data):
+            _terminate(orphan, signal.SIGKILL)
         lock.unlink(missing_ok=True)
 
     def start_db(self) -> None:
