@@ -50,19 +50,45 @@ docs/service.md):
   every dozenth TAP query pays a full collection over ~170k objects
   (~120 ms here).  A reload (``dachs serve reload``, after a publication)
   unfreezes first, so replaced RDs are still collected, then freezes again.
+
+Queries end with their clients.  DaCHS 2.7 deletes an async job (DELETE or
+ACTION=DELETE; gavo/protocols/uwsactions.py, doDELETE -> UWS.destroy)
+without stopping it: its ``taprun`` worker and its database query ran on up
+to the async limit (3600 s).  Here a TAP job's destruction first cancels its
+database query (the worker writes its backend's pid into the job's
+directory, which every server process shares; ``pg_cancel_backend`` as
+DaCHS's untrusted role, the role the query runs as) and then ends the worker.
+A sync TAP query runs in a thread of the server; when its client hangs up
+(Twisted's ``notifyFinish`` fails) its connection's query is cancelled
+(psycopg2 ``connection.cancel``), instead of running on to the 60 s limit.
+The private PostgreSQL also ends any query whose client process died
+(``client_connection_check_interval``, instance.py).
+
+Job lists.  ``GET /tap/async`` (gavo/web/asyncrender.py, JoblistResource)
+lists every job of every user, each with its URL and so its query text.
+Here an anonymous request gets an empty list; an authenticated one its own
+jobs.  A job is reached by the URL its creator was given (ids are random).
+
+Several processes.  ``OCVO_DACHS_PORT`` makes this server listen on that
+port, with its own pid file (state/web-PORT.pid), while ``serverURL``
+stays the address of nginx in front (ingest/service/proxy.py).
 """
 import gc
+import os
+import secrets
+import signal
 import sys
+import threading
 
 from twisted.internet import reactor
 
-from gavo import adql, base
+from gavo import adql, base, utils
 from gavo.base import meta
 from gavo.adql import grammar, nodes
-from gavo.protocols import tap
+from gavo.protocols import tap, taprunner, uws, uwsactions
 from gavo.registry import tableset
 from gavo.user import cli, serve
-from gavo.web import common, root, vosi
+from gavo.web import common, grend, root, syncrender, vosi
 
 # Parsing builds the ADQL grammar; no table is looked up.
 WARM_QUERY = "SELECT TOP 1 * FROM t WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(0, 0, 1))"
@@ -151,10 +177,132 @@ def table_with_foreign_keys(response, request):
     return tableset.getTableForTableDef(response.tableDef, targets, rootElement=vosi.VTM.table)
 
 
+# ------------------------------------------------------------------ cancelling
+# The worker's database backend pid, in the job's directory (shared by all servers).
+BACKEND_PID_FILE = "ocvo-backend.pid"
+_thread_state = threading.local()
+# Sync queries running now: request label -> the psycopg2 connection of its query.
+_sync_queries = {}
+
+
+def noting_the_backend(note_worker_pid):
+    """taprunner._noteWorkerPID, also telling a sync request or an async job's directory."""
+    def note(conn):
+        note_worker_pid(conn)
+        label = getattr(_thread_state, "label", None)
+        job = getattr(_thread_state, "job", None)
+        if label is not None:
+            _sync_queries[label] = conn
+        elif job is not None and taprunner._WORKER_PID:
+            with open(os.path.join(job.getWD(), BACKEND_PID_FILE), "w") as handle:
+                handle.write(str(taprunner._WORKER_PID))
+    return note
+
+
+def knowing_the_job(get_table):
+    """taprunner.getQTableFromJob, with its job known to noting_the_backend."""
+    def get_table_of_job(parameters, job, *args):
+        _thread_state.job = job
+        try:
+            return get_table(parameters, job, *args)
+        finally:
+            _thread_state.job = None
+    return get_table_of_job
+
+
+def labelled_run_sync(run_sync):
+    """ServiceBasedPage.runSync (a server thread) with its request's label known."""
+    def run(self, raw_data):
+        label = self.queryMeta.get("ocvo_request")
+        _thread_state.label = label
+        try:
+            return run_sync(self, raw_data)
+        finally:
+            _thread_state.label = None
+            _sync_queries.pop(label, None)
+    return run
+
+
+def cancel_on_hang_up(render):
+    """SyncRenderer.render: when the client disconnects, cancel its running query."""
+    def render_cancellable(self, request):
+        label = secrets.token_hex(8)
+        self.queryMeta["ocvo_request"] = label
+
+        def hung_up(failure):
+            connection = _sync_queries.pop(label, None)
+            if connection is not None:
+                base.ui.notifyInfo(f"Client hung up: cancelling its query ({label})")
+                connection.cancel()
+        request.notifyFinish().addErrback(hung_up)
+        return render(self, request)
+    return render_cancellable
+
+
+def _cancel_backend(pid_file: str) -> None:
+    try:
+        with open(pid_file) as handle:
+            backend = int(handle.read().strip())
+    except (OSError, ValueError):
+        return
+    with base.getUntrustedConn() as conn:
+        conn.execute("SELECT pg_cancel_backend(%(pid)s)", {"pid": backend})
+
+
+def _is_worker_of(pid: int, job_id: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            arguments = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return b"taprun" in arguments and job_id.encode() in arguments
+
+
+def stopping_before_destruction(prepare):
+    """UWSJobWithWD.prepareForDestruction: a running TAP job is stopped, then removed."""
+    def prepare_for_destruction(job):
+        if job.phase in (uws.QUEUED, uws.EXECUTING) and (job.pid or 0) > 1:
+            try:
+                _cancel_backend(os.path.join(job.getWD(), BACKEND_PID_FILE))
+            except Exception as exc:  # still end the worker and remove the job
+                base.ui.notifyWarning(f"Could not cancel the query of {job.jobId}: {exc}")
+            if _is_worker_of(job.pid, job.jobId):
+                os.kill(job.pid, signal.SIGTERM)
+        prepare(job)
+    return prepare_for_destruction
+
+
+def own_jobs_only(get_job_list):
+    """uwsactions.getJobList: anonymous callers see no jobs, others only their own."""
+    def job_list(worker_system, forOwner=None, phase=None, last=None, after=None):
+        if forOwner is None:
+            return utils.stanxml.xmlrender(uwsactions.UWS.jobs(),
+                                           worker_system.joblistPreamble)
+        return get_job_list(worker_system, forOwner, phase=phase, last=last, after=after)
+    return job_list
+
+
+def cancellable_queries() -> None:
+    """Install the cancelling and job-list adaptations (see the module docstring)."""
+    taprunner._noteWorkerPID = noting_the_backend(taprunner._noteWorkerPID)
+    taprunner.getQTableFromJob = knowing_the_job(taprunner.getQTableFromJob)
+    uws.UWSJobWithWD.prepareForDestruction = stopping_before_destruction(
+        uws.UWSJobWithWD.prepareForDestruction)
+
+
+def listen_on_own_port() -> None:
+    """OCVO_DACHS_PORT: this process's port and pid file; serverURL (nginx) unchanged."""
+    port = os.environ.get("OCVO_DACHS_PORT")
+    if port:
+        base.setConfig("web", "serverPort", port)
+        serve.PIDManager.path = os.path.join(base.getConfig("stateDir"), f"web-{port}.pid")
+
+
 def run_tap_job(job_id: str) -> None:
     """DaCHS's ``gavo taprun JOBID`` with the adapted ADQL grammar."""
     accept_not_equal()
     one_line_paragraphs()
+    cancellable_queries()
     sys.argv = ["gavo", "--ui", "stingy", "taprun", "--", job_id]
     cli.main()
 
@@ -171,6 +319,11 @@ elif __name__ == "__main__":
     one_line_paragraphs()
     tap.TAPTransitions.getCommandLine = lambda self, wjob: taprun_through_this_file(wjob)
     vosi.VOSITableResponse._getTree = table_with_foreign_keys
+    cancellable_queries()
+    grend.ServiceBasedPage.runSync = labelled_run_sync(grend.ServiceBasedPage.runSync)
+    syncrender.SyncRenderer.render = cancel_on_hang_up(syncrender.SyncRenderer.render)
+    uwsactions.getJobList = own_jobs_only(uwsactions.getJobList)
+    listen_on_own_port()
     root.site.requestFactory = RequestWithoutNagle
     serve._reloadConfig = refreezing(serve._reloadConfig, preload)
     reactor.callWhenRunning(warm_and_freeze, preload)
