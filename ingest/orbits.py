@@ -9,8 +9,8 @@ Two methods share one axisymmetric interpolation of ``McMillan17``
   potential to ~1e-6 in peri/apocentre (tests/test_orbits.py).
 * ``staeckel`` (the pipeline's default, ``galactic.orbit_method``): galpy's Staeckel
   approximation (``actionAngleStaeckel.EccZmaxRperiRap``, Mackereth & Bovy 2018) with
-  the focal length estimated at each orbit's position (Sanders 2012, eq. 9); ~100 times
-  faster, which makes the Monte Carlo orbit errors (RV, asymmetric distance and proper
+  the focal length estimated at the cluster's nominal position (Sanders 2012, eq. 9);
+  ~100 times faster, which makes the Monte Carlo orbit errors (RV, asymmetric distance and proper
   motions sampled together) of a full catalogue take seconds.  Its agreement with
   integration is measured in docs/science.md and tests/test_orbits.py.
 
