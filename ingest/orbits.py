@@ -1,21 +1,37 @@
 """Cluster orbits in the McMillan (2017) potential with galpy.
 
-Every orbit is integrated with galpy's ``dop853_c`` in an axisymmetric
-interpolation of ``McMillan17`` (``interpRZPotential``, evaluated in C): the
-full McMillan17 costs ~14 orbits/s on two idle cores, the interpolation ~700/s,
-which makes Monte Carlo orbit errors (RV, asymmetric distance and proper motions
-sampled together) affordable for ~7000 clusters (docs/science.md).  The interpolation agrees with the full potential to ~1e-6 in
-peri/apocentre (tests/test_orbits.py); orbits leaving the grid are integrated
-again in the full potential.
+Two methods share one axisymmetric interpolation of ``McMillan17``
+(``interpRZPotential``, evaluated in C):
+
+* ``integrate``: galpy's ``dop853_c`` over ``orbit_time_gyr``; z_max, peri and apocentre
+  are the extremes of the sampled orbit.  The reference: the full McMillan17 costs ~14
+  orbits/s on two idle cores, the interpolation ~700/s, and it agrees with the full
+  potential to ~1e-6 in peri/apocentre (tests/test_orbits.py).
+* ``staeckel`` (the pipeline's default, ``galactic.orbit_method``): galpy's Staeckel
+  approximation (``actionAngleStaeckel.EccZmaxRperiRap``, Mackereth & Bovy 2018) with
+  the focal length estimated at the cluster's nominal position (Sanders 2012, eq. 9);
+  ~100 times faster, which makes the Monte Carlo orbit errors (RV, asymmetric distance and proper
+  motions sampled together) of a full catalogue take seconds.  Its agreement with
+  integration is measured in docs/science.md and tests/test_orbits.py.
+
+L_z and the energy are exact for both (they are set by the initial conditions).
+Orbits leaving the interpolation grid are integrated in the full potential.
+Building the interpolation needs McMillan17 itself (~20 s to import); the tabulated
+grid is cached on disk (:func:`interpolated_potential`).
 
 Initial conditions are validated before any integration: galpy's C
 integrator can run for ever on a NaN.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
+import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import astropy.units as u
@@ -40,6 +56,12 @@ _GRID_Z_KPC = (0.0, 4.0, 401)
 _GRID_SAFE_FRACTION = 0.9
 # Orbits integrated per galpy call: bounds memory (steps x 6 doubles per orbit).
 _CHUNK_ORBITS = 2000
+# The Staeckel focal length is estimated at |z| >= this height (kpc): Sanders' eq. 9 is
+# 0/0 in the plane, and clusters sit within tens of pc of it.
+_DELTA_MIN_Z_KPC = 0.1
+# Step (natural units) of the finite differences of the tabulated forces for delta.
+_DELTA_STEP = 1e-4
+ORBIT_METHODS = ("staeckel", "integrate")
 
 RESULT_NAMES = ("z_max", "r_peri", "r_apo", "ecc", "lz", "energy")
 
@@ -55,6 +77,7 @@ class OrbitSetup:
     time_gyr: float
     steps: int
     cores: int
+    method: str = "staeckel"
 
     @classmethod
     def from_config(cls, galactic: dict) -> "OrbitSetup":
@@ -65,7 +88,17 @@ class OrbitSetup:
                    v_circ_kms=float(galactic["v_circ_kms"]),
                    time_gyr=float(galactic["orbit_time_gyr"]),
                    steps=int(galactic["orbit_steps"]),
-                   cores=int(galactic.get("orbit_cores", 1)))
+                   cores=int(galactic.get("orbit_cores", 1)),
+                   method=orbit_method(galactic))
+
+
+def orbit_method(galactic: dict) -> str:
+    """[galactic] orbit_method: 'staeckel' (default) or 'integrate' (the reference)."""
+    method = str(galactic.get("orbit_method", "staeckel"))
+    if method not in ORBIT_METHODS:
+        raise ValueError(f"galactic.orbit_method must be one of {', '.join(ORBIT_METHODS)}, "
+                         f"not {method!r}")
+    return method
 
 
 def orbit_flags(ra: np.ndarray, dec: np.ndarray, dist_kpc: np.ndarray, pmra: np.ndarray,
@@ -85,21 +118,21 @@ def orbit_flags(ra: np.ndarray, dec: np.ndarray, dist_kpc: np.ndarray, pmra: np.
 
 
 def _potential_units() -> tuple[float, float]:
-    """(ro kpc, vo km/s) in which galpy's McMillan17 is defined (8.21, 233.1)."""
-    from galpy.potential.mwpotentials import McMillan17
+    """(ro kpc, vo km/s) in which galpy's McMillan17 is defined (8.21, 233.1); the
+    interpolation carries them, so the cached grid spares importing McMillan17."""
     from galpy.util.conversion import get_physical
 
-    physical = get_physical(McMillan17)
+    physical = get_physical(interpolated_potential())
     return float(physical["ro"]), float(physical["vo"])
 
 
-@lru_cache(maxsize=1)
-def interpolated_potential() -> interpRZPotential:
-    """McMillan17 tabulated on an (R, |z|) grid in its natural units, evaluated in C."""
+def _build_interpolation() -> interpRZPotential:
+    """McMillan17 tabulated on the (R, |z|) grid (imports McMillan17: ~20 s)."""
     from galpy.potential import interpRZPotential
     from galpy.potential.mwpotentials import McMillan17
+    from galpy.util.conversion import get_physical
 
-    ro, _ = _potential_units()
+    ro = float(get_physical(McMillan17)["ro"])
     rmin, rmax, nr = _GRID_R_KPC
     zmin, zmax, nz = _GRID_Z_KPC
     with warnings.catch_warnings():
@@ -108,6 +141,75 @@ def interpolated_potential() -> interpRZPotential:
             RZPot=McMillan17, rgrid=(np.log(rmin / ro), np.log(rmax / ro), nr),
             zgrid=(zmin / ro, zmax / ro, nz), logR=True, zsym=True,
             interpPot=True, interpRforce=True, interpzforce=True, enable_c=True, use_c=True)
+
+
+def _cache_path() -> Path:
+    """Grid cache file, keyed by galpy's version and the grid (OCVO_CACHE or ~/.cache/ocvo)."""
+    import galpy
+
+    key = hashlib.sha256(repr((galpy.__version__, _GRID_R_KPC, _GRID_Z_KPC,
+                               "McMillan17")).encode()).hexdigest()[:16]
+    root = Path(os.environ.get("OCVO_CACHE") or Path.home() / ".cache" / "ocvo")
+    return root / f"mcmillan17-grid-{key}.pickle"
+
+
+def _lazy_interpolation_class():
+    """interpRZPotential whose original McMillan17 is imported only if ever needed
+    (points off the grid); the tables themselves come from the cache."""
+    from galpy.potential import interpRZPotential
+
+    class CachedInterpRZPotential(interpRZPotential):
+        @property
+        def _origPot(self):
+            from galpy.potential.mwpotentials import McMillan17
+            return McMillan17
+
+        @_origPot.setter
+        def _origPot(self, value) -> None:
+            pass
+
+    return CachedInterpRZPotential
+
+
+def _load_cached(path: Path) -> interpRZPotential | None:
+    try:
+        with open(path, "rb") as handle:
+            state = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+        return None
+    cls = _lazy_interpolation_class()
+    potential = cls.__new__(cls)
+    potential.__dict__.update(state)
+    return potential
+
+
+def _store_cache(potential: interpRZPotential, path: Path) -> None:
+    """Write atomically; a cache that cannot be written is only a lost speed-up."""
+    state = {k: v for k, v in potential.__dict__.items() if k != "_origPot"}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+@lru_cache(maxsize=1)
+def interpolated_potential() -> interpRZPotential:
+    """McMillan17 tabulated on an (R, |z|) grid in its natural units, evaluated in C.
+
+    The tables (a pure function of galpy's version and the grid) are pickled to
+    :func:`_cache_path` on first use: later runs skip McMillan17's ~20 s set-up and get
+    bit-identical tables."""
+    path = _cache_path()
+    cached = _load_cached(path) if path.is_file() else None
+    if cached is not None:
+        return cached
+    built = _build_interpolation()
+    _store_cache(built, path)
+    return built
 
 
 def galactocentric_ics(ics: np.ndarray, setup: OrbitSetup) -> np.ndarray:
@@ -173,10 +275,12 @@ def integrate(ics: np.ndarray, setup: OrbitSetup, progress: bool = False,
         raise ValueError("orbit initial conditions must be finite (validate with orbit_flags)")
     out = {name: np.full(len(ics), np.nan) for name in RESULT_NAMES}
     if not len(ics):
-        return out                      # spares the ~20 s import of McMillan17
-    from galpy.potential.mwpotentials import McMillan17
-
-    potential = McMillan17 if full_potential else interpolated_potential()
+        return out                      # spares building the interpolation
+    if full_potential:
+        from galpy.potential.mwpotentials import McMillan17
+        potential = McMillan17
+    else:
+        potential = interpolated_potential()
     starts = range(0, len(ics), _CHUNK_ORBITS)
     if progress:
         from tqdm import tqdm
@@ -192,12 +296,98 @@ def integrate(ics: np.ndarray, setup: OrbitSetup, progress: bool = False,
 
 def _redo_outside_grid(ics: np.ndarray, setup: OrbitSetup, out: dict[str, np.ndarray]) -> None:
     """Orbits that left the interpolation grid: integrate again in the full potential."""
-    from galpy.potential.mwpotentials import McMillan17
-
     redo = np.flatnonzero(_outside_grid(out))
     if redo.size:
+        from galpy.potential.mwpotentials import McMillan17
         for name, values in _integrate_chunk(ics[redo], setup, McMillan17).items():
             out[name][redo] = values
+
+
+def staeckel_delta(potential, R: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Focal length of the Staeckel approximation at (R, z) (natural units): Sanders (2012)
+    eq. 9 as galpy's ``estimateDeltaStaeckel`` evaluates it, with the second derivatives
+    taken as central differences of the tabulated forces (vectorised: galpy evaluates the
+    full McMillan17's second derivatives one point at a time, ~60 ms each), at
+    |z| >= :data:`_DELTA_MIN_Z_KPC` where the formula is not 0/0."""
+    from galpy.potential import evaluateRforces, evaluatezforces
+
+    ro, _ = _potential_units()
+    R = np.asarray(R, float)
+    z = np.maximum(np.abs(np.asarray(z, float)), _DELTA_MIN_Z_KPC / ro)
+    h = _DELTA_STEP
+    # one call per force component: galpy re-reads the whole table on every C call
+    f_r = evaluateRforces(potential, np.concatenate([R, R + h, R - h, R, R]),
+                          np.concatenate([z, z, z, z + h, z - h]),
+                          use_physical=False).reshape(5, -1)
+    f_z = evaluatezforces(potential, np.concatenate([R, R, R]),
+                          np.concatenate([z, z + h, z - h]), use_physical=False).reshape(3, -1)
+    d2r = -(f_r[1] - f_r[2]) / (2 * h)
+    d2z = -(f_z[1] - f_z[2]) / (2 * h)
+    drz = -(f_r[3] - f_r[4]) / (2 * h)
+    delta2 = z ** 2 - R ** 2 + (3 * R * f_z[0] - 3 * z * f_r[0] + R * z * (d2r - d2z)) / drz
+    return np.sqrt(np.abs(delta2))
+
+
+def _staeckel_shape(natural: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """(N, 4) ecc, z_max, r_peri, r_apo (natural units) for (N, 6) R, vR, vT, z, vz, phi."""
+    from galpy.actionAngle import actionAngleStaeckel
+
+    R, vR, vT, z, vz, phi = natural.T
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        action_angle = actionAngleStaeckel(pot=interpolated_potential(),
+                                           delta=float(np.median(delta)), c=True)
+        return np.column_stack(action_angle.EccZmaxRperiRap(R, vR, vT, z, vz, phi,
+                                                            delta=delta, c=True))
+
+
+def staeckel(ics: np.ndarray, setup: OrbitSetup,
+             delta_from: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Orbit parameters like :func:`integrate`, z_max/peri/apo/ecc from the Staeckel
+    approximation in the interpolated McMillan17 (L_z and energy exact).
+
+    The focal length of orbit i is estimated at the position of orbit ``delta_from[i]``
+    (default: its own): Monte Carlo draws use their cluster's nominal position, which
+    costs one estimate per cluster.  Orbits the approximation cannot place
+    (non-finite) or that reach beyond the grid are integrated instead
+    (:func:`integrate`, which itself falls back to the full potential off the grid).
+    One thread: galpy's C Staeckel code is not thread-safe, and forking after its
+    integrator started OpenMP threads can hang.
+    """
+    ics = np.asarray(ics, float).reshape(-1, 6)
+    if not np.all(np.isfinite(ics)):
+        raise ValueError("orbit initial conditions must be finite (validate with orbit_flags)")
+    out = {name: np.full(len(ics), np.nan) for name in RESULT_NAMES}
+    if not len(ics):
+        return out
+    potential = interpolated_potential()
+    ro, _ = _potential_units()
+    orbits = _make_orbits(ics, setup)
+    natural = np.asarray(orbits.vxvv, float).reshape(-1, 6)
+    where = np.arange(len(ics)) if delta_from is None else np.asarray(delta_from, np.int64)
+    sites, site_of = np.unique(where, return_inverse=True)
+    delta = staeckel_delta(potential, natural[sites, 0], natural[sites, 3])[site_of]
+    shape = _staeckel_shape(natural, delta)
+    out["ecc"] = shape[:, 0]
+    out["z_max"], out["r_peri"], out["r_apo"] = (shape[:, k] * ro for k in (1, 2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out["lz"] = np.asarray(orbits.Lz(), float)
+        out["energy"] = np.asarray(orbits.E(pot=potential), float)
+    redo = np.flatnonzero(_outside_grid(out) | ~np.all(np.isfinite(shape), axis=1))
+    if redo.size:
+        integrated = integrate(ics[redo], setup)
+        for name in RESULT_NAMES:
+            out[name][redo] = integrated[name]
+    return out
+
+
+def orbit_parameters(ics: np.ndarray, setup: OrbitSetup, progress: bool = False,
+                     delta_from: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Orbit parameters by ``setup.method``: :func:`staeckel` or :func:`integrate`."""
+    if setup.method == "integrate":
+        return integrate(ics, setup, progress=progress)
+    return staeckel(ics, setup, delta_from)
 
 
 @dataclass(frozen=True)
@@ -278,7 +468,10 @@ def orbits_with_errors(ics: np.ndarray, errors: Uncertainties, setup: OrbitSetup
     ics = np.asarray(ics, float).reshape(-1, 6)
     known = np.flatnonzero(errors.known())
     sampled = draw_initial_conditions(ics[known], errors.take(known), draws, rng)
-    result = integrate(np.vstack([ics, sampled.reshape(-1, 6)]), setup, progress=progress)
+    # each draw's Staeckel focal length is its cluster's, at the nominal position
+    delta_from = np.concatenate([np.arange(len(ics)), np.repeat(known, draws)])
+    result = orbit_parameters(np.vstack([ics, sampled.reshape(-1, 6)]), setup, progress,
+                              delta_from)
     out: dict[str, np.ndarray] = {}
     for name in RESULT_NAMES:
         samples = result[name][len(ics):].reshape(len(known), draws)

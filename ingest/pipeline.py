@@ -91,10 +91,11 @@ def _spectra_entries(spectra: Sequence[SpectraArg],
 
 
 def _surrogate_obsids(frame: pd.DataFrame, file_number: int) -> pd.DataFrame:
-    """Negative obsids -(file_number * 10**10 + row + 1) for spectra whose catalogue has none."""
+    """Negative obsids -(file_number * 10**10 + row + 1) for spectra whose catalogue has none
+    (``row``: the frame's index, the row's position among the file's rows with a position)."""
     missing = frame["obsid"].isna().to_numpy()
     if missing.any():
-        rows = np.flatnonzero(missing)
+        rows = frame.index.to_numpy()[missing]
         surrogate = -(file_number * 10**10 + rows + 1)
         frame.loc[missing, "obsid"] = surrogate
     return frame
@@ -157,8 +158,9 @@ def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
 
     Members without a Gaia id are kept (matched by position); a member file left with
     no member at all is an InputError naming the cause and the rejection counts.
-    Values rejected at read time are described in ``details`` (file, column, reason)."""
-    from . import readers, sanity
+    Values rejected at read time are described in ``details`` (file, column, reason);
+    spectra that can match no member are set aside while reading (ingest.projection)."""
+    from . import projection, readers, sanity
 
     details = [] if details is None else details
     cluster_table = readers.read_clusters(clusters, catalogue, _map_for(colmap, "clusters"))
@@ -175,14 +177,17 @@ def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
                          + "); the run would publish 0 clusters")
     member_table = readers.link_members_to_clusters(member_table, cluster_table,
                                                     members, clusters)
+    select = projection.member_selector(
+        member_table, config["crossmatch"]["radius_arcsec"],
+        gaia_epoch(member_gaia_release(catalogue, colmap), config))
     frames = []
     for number, (path, survey) in enumerate(spectra):
         spectrum_map = None if str(survey).endswith(".toml") else _map_for(colmap, "spectra")
-        frame, rejected = readers.read_spectra(path, survey, spectrum_map, details)
+        frame, rejected = readers.read_spectra(path, survey, spectrum_map, details, select)
         _add_counts(rejections, rejected)
         frames.append(_surrogate_obsids(frame, number))
     frames = sanity.drop_duplicate_obsids(frames, [p for p, _ in spectra], rejections, details)
-    return cluster_table, member_table, pd.concat(frames, ignore_index=True)
+    return cluster_table, member_table, projection.concat_spectra(frames)
 
 
 def _no_member_cause(rejected: dict[str, int], key: str, prob_min: float) -> str:
@@ -200,6 +205,11 @@ def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
 
 
 # ---------------------------------------------------------------- spectra
+
+def spectra_read(spectra: pd.DataFrame) -> int:
+    """Spectra read from the files (with a position), kept or not (projection.py)."""
+    return int(spectra.attrs.get("rows_read", len(spectra)))
+
 
 def apply_rv_offsets(spectra: pd.DataFrame, offsets: dict[str, float]) -> pd.DataFrame:
     """Add each survey's configured zero-point offset to its RVs; record it as ``rv_offset``."""
@@ -413,7 +423,7 @@ def _check_matches(pairs: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataF
                              "match such spectra by position", column="source_id")
     if pairs.empty:
         raise InputError(member_file, f"none of {len(members)} members matched any of "
-                         f"{len(spectra)} spectra in {spectrum_files} (by Gaia id or within "
+                         f"{spectra_read(spectra)} spectra in {spectrum_files} (by Gaia id or within "
                          f"{xm['radius_arcsec']}\" at epoch {epoch}); the run would publish "
                          "0 clusters")
 
@@ -436,7 +446,7 @@ def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.
         pairs = match(members, spectra, xm["radius_arcsec"], gaia_epoch(gaia_release, config),
                       xm["id_fallback"])
         _check_matches(pairs, members, spectra, config, gaia_release, files)
-        rejections["spectra_unmatched"] = int(len(spectra) - pairs["spec_index"].nunique())
+        rejections["spectra_unmatched"] = int(spectra_read(spectra) - pairs["spec_index"].nunique())
     with clock.stage("spectrum_qc"):
         raw, checked, qc_counts = matched_spectra(spectra, pairs, config)
         _add_counts(rejections, {k: v for k, v in qc_counts.items() if k != "qc_ok" and v})
@@ -569,7 +579,7 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
                 literature: Sequence[LiteratureArg], cfg: dict, config_path: Path | None,
                 seed: int, progress: bool) -> dict[str, Any]:
     """The stages of :func:`run_ingest`, writing through the reserved ``staging`` directory."""
-    from . import readers
+    from . import projection, readers
 
     rejections: dict[str, int] = {}
     details: list[dict[str, Any]] = []
@@ -585,7 +595,8 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
         with clock.stage("read"):
             cluster_in, member_in, spectra_in = read_inputs(
                 clusters, members, entries, catalogue, colmap, cfg, rejections, details)
-        surveys = manifest.survey_records(spectra_in, cfg["rv_offsets"], readers.UNDECLARED_SURVEY)
+        surveys = manifest.survey_records(projection.survey_rows(spectra_in), cfg["rv_offsets"],
+                                          readers.UNDECLARED_SURVEY)
         cluster_table, stars, spectrum_table = catalogue_tables(
             cluster_in, member_in, spectra_in, cfg, rejections, clock,
             (members, [p for p, _ in entries]), member_release)

@@ -70,6 +70,9 @@ NON_NEGATIVE_FIELDS = frozenset({"vsini"})
 # Rows per pass over a FITS table: a 1 MB chunk stays in cache while its columns are
 # copied out (10M MRS rows: 5.3 s, against 18 s with 256 MB chunks).
 FITS_CHUNK_BYTES = 2**20
+# Raw columns loaded per pass when only some rows are kept (projection.py): bounds the
+# transient copy of a 10M-row file to this many columns at a time.
+ROW_SUBSET_GROUP = 8
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts")
 _VOTABLE_SUFFIXES = (".vot", ".votable", ".xml")
@@ -533,26 +536,45 @@ def _missing_column(field: str, n: int):
 
 
 def _canonical_frame(source: _Source, resolved: dict[str, str], kind: str, path: Path,
-                     sentinel: float | None) -> pd.DataFrame:
-    """Canonical columns in FIELDS order; unmapped fields present as missing.
+                     sentinel: float | None, fields: tuple[str, ...] | None = None,
+                     rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Canonical columns in FIELDS order (or only ``fields``); unmapped fields present as
+    missing.  With ``rows`` (row positions) only those rows are kept.
 
     Columns are converted one by one and not consolidated, so a 10M-row file costs
-    the canonical columns only once."""
-    columns = dict(source.load(sorted(set(resolved.values()))))
-    uses = Counter(resolved.values())
+    the canonical columns only once.  With ``rows`` the raw columns are loaded
+    :data:`ROW_SUBSET_GROUP` at a time, yet every value is still converted and checked
+    (ingest/projection.py): a bad value is an error whether or not its row is kept."""
+    wanted = FIELDS[kind] if fields is None else fields
+    order = list(dict.fromkeys(resolved[f] for f in wanted if f in resolved))
+    size = max(len(order), 1) if rows is None else ROW_SUBSET_GROUP
+    group_of = {name: order[i - i % size:i - i % size + size] for i, name in enumerate(order)}
+    uses = Counter(resolved[f] for f in wanted if f in resolved)
+    n = source.nrows if rows is None else len(rows)
+    columns: dict[str, Any] = {}
+    empty: set[str] = set()
     data = {}
-    for field in FIELDS[kind]:
+    for field in wanted:
         name = resolved.get(field)
         if name is None:
-            data[field] = _missing_column(field, source.nrows)
+            data[field] = _missing_column(field, n)
             continue
-        data[field] = _canonical_column(field, columns[name], path, name, sentinel)
+        if name not in columns:
+            columns.update(source.load(group_of[name]))
+        values = _canonical_column(field, columns[name], path, name, sentinel)
+        if rows is not None:
+            if field in REQUIRED[kind] and pd.isna(values).all():
+                empty.add(field)
+            values = (values.iloc[rows].reset_index(drop=True)
+                      if isinstance(values, pd.Series) else values[rows])
+        data[field] = values
         uses[name] -= 1
         if uses[name] == 0:
             del columns[name]       # the raw column is no longer needed: keep the peak low
     frame = pd.DataFrame(data, copy=False)
     for field in REQUIRED[kind]:
-        if frame[field].isna().all():
+        if field in wanted and (field in empty if rows is not None
+                                else frame[field].isna().all()):
             raise InputError(path, f"required {kind} column is empty or all NaN",
                              column=resolved[field])
     return frame
@@ -560,12 +582,14 @@ def _canonical_frame(source: _Source, resolved: dict[str, str], kind: str, path:
 
 def _read(path: str | Path, kind: str, default: str | None, colmap: str | Path | None,
           sentinel: float | None = None, source: _Source | None = None,
-          cmap: ColumnMap | None = None) -> tuple[pd.DataFrame, ColumnMap, dict[str, str]]:
+          cmap: ColumnMap | None = None, fields: tuple[str, ...] | None = None,
+          rows: np.ndarray | None = None) -> tuple[pd.DataFrame, ColumnMap, dict[str, str]]:
     path = Path(path)
     source = _open_source(path) if source is None else source
     cmap = column_map(kind, default, colmap) if cmap is None else cmap
     resolved = _resolve(source.names, cmap, kind, path)
-    return _canonical_frame(source, resolved, kind, path, sentinel), cmap, resolved
+    return (_canonical_frame(source, resolved, kind, path, sentinel, fields, rows), cmap,
+            resolved)
 
 
 def _add_cluster_names(frame: pd.DataFrame) -> pd.DataFrame:
@@ -771,10 +795,16 @@ def _constant_category(value: str, n: int) -> pd.Categorical:
     return pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[value])
 
 
+# Spectrum fields a row selection (projection.py) may look at: identity and position.
+SELECTION_FIELDS = ("obsid", "source_id", "ra", "dec", "epoch")
+
+RowSelector = Callable[[pd.DataFrame], np.ndarray]
+
+
 def read_spectra(path: str | Path, survey: str | Path | None = None,
                  colmap: str | Path | None = None,
-                 details: list[dict[str, Any]] | None = None
-                 ) -> tuple[pd.DataFrame, dict[str, int]]:
+                 details: list[dict[str, Any]] | None = None,
+                 select: RowSelector | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """Spectra (one row each) with canonical columns, ``survey``/``param_source`` and rejections.
 
     The survey is the one declared by the column map (``survey = "..."``) or the
@@ -782,21 +812,28 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
     gives ``survey = 'undeclared'``, so no survey zero-point offset can apply to
     it.  ``param_source`` names the stellar-parameter columns used (e.g. 'cnn').
     Obsids must be unique.  Gaia ids <= 0 and LAMOST's -9999 sentinel become
-    missing; rows without a position are dropped and counted; impossible values
-    drop the row or are nulled, counted (:func:`ingest.sanity.check_spectra`; described
-    in ``details`` when given).  Values are otherwise kept as read: per-value quality
-    control is :func:`ingest.quality.spectrum_qc`.
+    missing; rows without a position, or an impossible one, are dropped and counted.
+    Of the rows kept, impossible S/N or values drop the row or are nulled, counted
+    (:func:`ingest.sanity.check_spectra`; described in ``details`` when given).  Values
+    are otherwise kept as read: per-value quality control is
+    :func:`ingest.quality.spectrum_qc`.
+
+    ``select`` (projection.py) receives the :data:`SELECTION_FIELDS` of the rows with
+    a possible position and returns a boolean mask of the rows to keep; the other rows
+    (which can match no member, so none of their values is ever used) are type-checked
+    like every row but not returned.  The frame's index is always the row's position
+    among the rows with a possible position; ``frame.attrs`` holds their count
+    (``rows_read``), the ``survey`` and the ``param_source``.
     """
     path = Path(path)
     source = _open_source(path)
     default, user = _survey_map(source, path, survey, colmap)
     cmap = column_map("spectra", default, user)
     _check_parameter_columns(source.names, cmap, path)
-    frame, _, resolved = _read(path, "spectra", default, user, LAMOST_MISSING, source, cmap)
-    frame["survey"] = cmap.survey or UNDECLARED_SURVEY
-    frame["param_source"] = _constant_category(cmap.parameter_source or NO_PARAMETER_SOURCE,
-                                               len(frame))
-    frame["source_id"] = frame["source_id"].mask(frame["source_id"].fillna(0) <= 0)
+    fields = None if select is None else SELECTION_FIELDS
+    frame, _, resolved = _read(path, "spectra", default, user, LAMOST_MISSING, source, cmap,
+                               fields)
+    frame = _spectrum_identity(frame, cmap)
     obsid = frame["obsid"]
     duplicated = obsid.notna() & obsid.duplicated(keep=False)
     if duplicated.any():
@@ -805,9 +842,34 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
                          column=resolved["obsid"])
     rejections: dict[str, int] = {}
     frame = _drop(frame, ~_positions_ok(frame), "spectra_no_position", rejections)
+    details = [] if details is None else details
+    frame = sanity.check_spectrum_positions(frame, path, resolved, rejections, details)
+    rows_read = len(frame)
+    if select is not None:
+        keep = np.flatnonzero(np.asarray(select(frame.reset_index(drop=True)), bool))
+        rows = frame.index.to_numpy()[keep]
+        frame, _, _ = _read(path, "spectra", default, user, LAMOST_MISSING, source, cmap,
+                            rows=rows)
+        frame = _spectrum_identity(frame, cmap).set_axis(rows)
+    else:
+        keep = np.arange(len(frame))
+    position = pd.Series(keep, index=frame.index)
+    # Checked while labelled by file row, so that messages name the row in the file.
     frame = sanity.check_spectra(frame, path, resolved, SPECTRUM_PARAMETERS, rejections,
-                                 [] if details is None else details)
-    return frame.reset_index(drop=True), rejections
+                                 details)
+    frame = frame.set_axis(position[frame.index].to_numpy())
+    frame.attrs.update(rows_read=rows_read, survey=cmap.survey or UNDECLARED_SURVEY,
+                       param_source=cmap.parameter_source or NO_PARAMETER_SOURCE)
+    return frame, rejections
+
+
+def _spectrum_identity(frame: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
+    """survey and param_source columns; Gaia ids <= 0 (LAMOST's 'none') missing."""
+    frame["survey"] = cmap.survey or UNDECLARED_SURVEY
+    frame["param_source"] = _constant_category(cmap.parameter_source or NO_PARAMETER_SOURCE,
+                                               len(frame))
+    frame["source_id"] = frame["source_id"].mask(frame["source_id"].fillna(0) <= 0)
+    return frame
 
 
 def link_members_to_clusters(members: pd.DataFrame, clusters: pd.DataFrame,

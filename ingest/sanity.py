@@ -155,15 +155,23 @@ def _parameter_limits(name: str) -> tuple[float, float]:
     return -ABUNDANCE_LIMIT_DEX, ABUNDANCE_LIMIT_DEX
 
 
+def check_spectrum_positions(frame: pd.DataFrame, path: Path, resolved: Mapping[str, str],
+                             rejections: dict[str, int], details: Details) -> pd.DataFrame:
+    """Drop spectra with an impossible position.  Run on every row, before the rows that
+    can match no member are set aside (ingest.projection): a wrapped ra of 658 deg must
+    be counted, not matched."""
+    bad = position_out_of_range(_numbers(frame, "ra"), _numbers(frame, "dec"))
+    return _drop_rows(frame, bad, "spectra_position_out_of_range", rejections, details, path,
+                      f"{resolved['ra']}/{resolved['dec']}", "ra/dec",
+                      "outside ra [0, 360) / dec [-90, 90]")
+
+
 def check_spectra(frame: pd.DataFrame, path: Path, resolved: Mapping[str, str],
                   parameters: tuple[str, ...], rejections: dict[str, int],
                   details: Details) -> pd.DataFrame:
-    """Drop spectra with an impossible position or S/N; null (value, error) pairs with an
-    impossible value (|rv| >= 1000 km/s, +-inf, ...) or an error that is not finite and > 0."""
-    bad = position_out_of_range(_numbers(frame, "ra"), _numbers(frame, "dec"))
-    frame = _drop_rows(frame, bad, "spectra_position_out_of_range", rejections, details, path,
-                       f"{resolved['ra']}/{resolved['dec']}", "ra/dec",
-                       "outside ra [0, 360) / dec [-90, 90]")
+    """Drop spectra with an impossible S/N; null (value, error) pairs with an impossible
+    value (|rv| >= 1000 km/s, +-inf, ...) or an error that is not finite and > 0.
+    Positions: :func:`check_spectrum_positions`, first."""
     snr = _numbers(frame, "snr")
     with np.errstate(invalid="ignore"):
         bad = np.isinf(snr) | (snr < 0)

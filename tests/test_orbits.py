@@ -186,7 +186,7 @@ def test_unknown_errors_keep_the_nominal_orbit_and_claim_no_uncertainty():
     errors = _errors(2, rv=1.0, lo=0.05, hi=0.05, pm=0.02)
     errors.dist_hi_kpc[1] = np.nan
     result = orbits.orbits_with_errors(ics, errors, setup, 10, np.random.default_rng(8))
-    nominal = orbits.integrate(ics[1:], setup)
+    nominal = orbits.orbit_parameters(ics[1:], setup)
     assert result["ecc"][1] == nominal["ecc"][0]
     assert np.isnan(result["ecc_p16"][1]) and np.isnan(result["ecc_err"][1])
     assert np.isfinite(result["ecc_p84"][0])
@@ -203,3 +203,49 @@ def test_monte_carlo_is_reproducible_with_the_seed():
 def test_draw_count_is_validated():
     with pytest.raises(ValueError, match="orbit_draws"):
         orbits.orbit_draws(dict(config.defaults()["galactic"], orbit_draws=3))
+
+
+def test_staeckel_estimates_agree_with_integration_for_disc_clusters():
+    """The pipeline's Staeckel estimates against 1 Gyr dop853 integrations (docs/science.md:
+    on FU2022's 331 clusters peri/apo agree to <= 0.5%, ecc to <= 0.003, z_max to a
+    median 0.07%); L_z and the energy do not depend on the method."""
+    setup = _setup()
+    ics = _disc_clusters(60, seed=30)
+    fast = orbits.staeckel(ics, setup)
+    slow = orbits.integrate(ics, setup)
+    for name in ("r_peri", "r_apo"):
+        np.testing.assert_allclose(fast[name], slow[name], rtol=0.01)
+        assert np.median(np.abs(fast[name] / slow[name] - 1)) < 1e-3
+    np.testing.assert_allclose(fast["ecc"], slow["ecc"], atol=0.005)
+    assert np.median(np.abs(fast["z_max"] / slow["z_max"] - 1)) < 0.01
+    np.testing.assert_allclose(fast["lz"], slow["lz"], rtol=1e-12)
+    np.testing.assert_allclose(fast["energy"], slow["energy"], rtol=1e-12)
+
+
+def test_orbit_method_is_validated_and_selects_the_integrator():
+    with pytest.raises(ValueError, match="orbit_method"):
+        _setup(orbit_method="epicycles")
+    setup = _setup(orbit_method="integrate", orbit_time_gyr=0.2, orbit_steps=201)
+    ics = _random_ics(2, seed=9)
+    np.testing.assert_array_equal(orbits.orbit_parameters(ics, setup)["z_max"],
+                                  orbits.integrate(ics, setup)["z_max"])
+
+
+@pytest.mark.slow
+def test_cached_interpolation_gives_bit_identical_orbits(tmp_path, monkeypatch):
+    """The pickled grid replaces McMillan17's ~20 s set-up without changing any result."""
+    monkeypatch.setenv("OCVO_CACHE", str(tmp_path))
+    setup = _setup(orbit_time_gyr=0.2, orbit_steps=201)
+    ics = _random_ics(3, seed=10)
+    orbits.interpolated_potential.cache_clear()
+    try:
+        built = orbits.integrate(ics, setup)
+        assert orbits._cache_path().is_file()
+        orbits.interpolated_potential.cache_clear()
+        loaded_potential = orbits.interpolated_potential()
+        assert type(loaded_potential).__name__ == "CachedInterpRZPotential"
+        loaded = orbits.integrate(ics, setup)
+    finally:
+        orbits.interpolated_potential.cache_clear()
+    for name in orbits.RESULT_NAMES:
+        np.testing.assert_array_equal(built[name], loaded[name])

@@ -144,7 +144,7 @@ def fu2022_orbits(data: Path, config: dict, progress: bool = False) -> pd.DataFr
     """Per cluster: our orbit parameters (Fu's setup) next to FU2022's and their difference."""
     clusters = fu_with_cantat(data)
     setup = orbits.OrbitSetup.from_config(dict(config["galactic"], **FU_GALACTIC))
-    result = orbits.integrate(_fu_initial_conditions(clusters), setup, progress=progress)
+    result = orbits.orbit_parameters(_fu_initial_conditions(clusters), setup, progress)
     table = pd.DataFrame({"cluster": clusters["Cluster"].str.replace("_", " ").to_numpy(str)})
     for name, ours, theirs, relative in ORBIT_QUANTITIES:
         table[f"{name}_ours"] = result[ours]
