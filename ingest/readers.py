@@ -660,7 +660,7 @@ def read_clusters(path: str | Path, catalogue: str = "hunt2024",
     """Cluster table with canonical columns plus ``cluster_key``; names must be unique and
     every value possible (:func:`ingest.sanity.check_clusters`)."""
     frame, _, resolved = _read(path, "clusters", _check_catalogue(catalogue), colmap)
-    frame = _add_cluster_names(frame)
+    frame = sanity.wrap_signed_ra(_add_cluster_names(frame))
     sanity.check_clusters(frame, Path(path), resolved)
     if frame["cluster"].isna().any():
         row = int(np.flatnonzero(frame["cluster"].isna())[0])

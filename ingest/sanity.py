@@ -34,6 +34,20 @@ def _numbers(frame: pd.DataFrame, field: str) -> np.ndarray:
     return frame[field].to_numpy(float, na_value=np.nan)
 
 
+def wrap_signed_ra(frame: pd.DataFrame) -> pd.DataFrame:
+    """RA written as a signed longitude in [-180, 0) (e.g. NGC 7789 at -0.666 deg in
+    a real Cantat-Gaudin 2020 table) means ra + 360: the same position, wrapped into
+    [0, 360) rather than rejected.  Anything else outside [0, 360) stays impossible."""
+    ra = _numbers(frame, "ra")
+    with np.errstate(invalid="ignore"):
+        signed = (ra >= -180.0) & (ra < 0.0)
+    if not signed.any():
+        return frame
+    frame = frame.copy()
+    frame["ra"] = np.where(signed, ra + 360.0, ra)
+    return frame
+
+
 def position_out_of_range(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     """Finite positions outside ra [0, 360), dec [-90, 90] (NaN is 'missing', counted apart)."""
     with np.errstate(invalid="ignore"):
@@ -92,7 +106,7 @@ def check_clusters(frame: pd.DataFrame, path: Path, resolved: Mapping[str, str])
     ra, dec = _numbers(frame, "ra"), _numbers(frame, "dec")
     stop("ra", ~np.isfinite(ra), "cluster position missing or not finite")
     stop("dec", ~np.isfinite(dec), "cluster position missing or not finite")
-    stop("ra", (ra < 0) | (ra >= 360), "ra must lie in [0, 360) degrees")
+    stop("ra", (ra < 0) | (ra >= 360), "ra must lie in [0, 360) degrees (or [-180, 0), read as ra + 360)")
     stop("dec", np.abs(dec) > 90, "dec must lie in [-90, 90] degrees")
     for field in resolved:
         if field in frame and pd.api.types.is_numeric_dtype(frame[field]):
@@ -115,6 +129,7 @@ def check_members(frame: pd.DataFrame, path: Path, resolved: Mapping[str, str],
                   rejections: dict[str, int], details: Details) -> pd.DataFrame:
     """Drop members with an impossible position or probability; null infinite values and
     negative errors."""
+    frame = wrap_signed_ra(frame)
     bad = position_out_of_range(_numbers(frame, "ra"), _numbers(frame, "dec"))
     frame = _drop_rows(frame, bad, "members_position_out_of_range", rejections, details, path,
                        f"{resolved['ra']}/{resolved['dec']}", "ra/dec",
@@ -160,6 +175,7 @@ def check_spectrum_positions(frame: pd.DataFrame, path: Path, resolved: Mapping[
     """Drop spectra with an impossible position.  Run on every row, before the rows that
     can match no member are set aside (ingest.projection): a wrapped ra of 658 deg must
     be counted, not matched."""
+    frame = wrap_signed_ra(frame)
     bad = position_out_of_range(_numbers(frame, "ra"), _numbers(frame, "dec"))
     return _drop_rows(frame, bad, "spectra_position_out_of_range", rejections, details, path,
                       f"{resolved['ra']}/{resolved['dec']}", "ra/dec",
@@ -171,7 +187,9 @@ def check_spectra(frame: pd.DataFrame, path: Path, resolved: Mapping[str, str],
                   details: Details) -> pd.DataFrame:
     """Drop spectra with an impossible S/N; null (value, error) pairs with an impossible
     value (|rv| >= 1000 km/s, +-inf, ...) or an error that is not finite and > 0.
-    Positions: :func:`check_spectrum_positions`, first."""
+    Positions: :func:`check_spectrum_positions`, first (a selected re-read brings back the
+    file's signed RAs, hence the wrap here too)."""
+    frame = wrap_signed_ra(frame)
     snr = _numbers(frame, "snr")
     with np.errstate(invalid="ignore"):
         bad = np.isinf(snr) | (snr < 0)

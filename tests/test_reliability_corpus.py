@@ -344,7 +344,7 @@ def _set(column: str, value, row: int = 1) -> Callable[[Table], None]:
     return change
 
 
-CLUSTER_CASES = [("DE_ICRS", 95.0), ("RA_ICRS", 658.0), ("RA_ICRS", -1.0), ("RA_ICRS", np.nan),
+CLUSTER_CASES = [("DE_ICRS", 95.0), ("RA_ICRS", 658.0), ("RA_ICRS", -200.0), ("RA_ICRS", np.nan),
                  ("DE_ICRS", np.inf), ("pmRA", np.inf), ("RV", 1e30), ("dist50", -100.0),
                  ("r50", -0.5), ("Plx", -np.inf), ("e_RV", -1.0)]
 
@@ -357,6 +357,16 @@ def test_impossible_cluster_value_stops(tiny, tmp_path, capsys, column, value):
     before = snapshot(out)
     assert_stops(ocvo(ingest_argv(tiny, out, clusters=path), capsys),
                  [str(path), repr(column), "row 2"], before, out)
+
+
+def test_signed_ra_is_the_same_position_wrapped_not_refused(tiny, tmp_path):
+    """Real tables write RA near 0h as a signed longitude (CANTAT2020.csv: NGC 7789 at
+    -0.666 deg): read as ra + 360, the cluster is kept at its position."""
+    from ingest import readers
+
+    path = variant(tiny, tmp_path, "clusters", _set("RA_ICRS", -0.666))
+    clusters = readers.read_clusters(path, "hunt2024")
+    assert clusters["ra"].iloc[1] == pytest.approx(359.334, abs=1e-9)
 
 
 # ---------------------------------------------------------------- duplicate inputs (stop)
@@ -466,7 +476,7 @@ def test_a_catalogue_that_would_be_empty_stops(tiny, tmp_path, capsys, make):
 
 MEMBER_CASES = [("DE_ICRS", 95.0, "members_position_out_of_range"),
                 ("RA_ICRS", 658.0, "members_position_out_of_range"),
-                ("RA_ICRS", -5.0, "members_position_out_of_range"),
+                ("RA_ICRS", -185.0, "members_position_out_of_range"),
                 ("Prob", 1.5, "members_prob_out_of_range"),
                 ("Prob", -0.3, "members_prob_out_of_range"),
                 ("Prob", np.inf, "members_prob_out_of_range"),

@@ -243,6 +243,14 @@ class Instance:
     def db_running(self) -> bool:
         if not (self.pg_data / "PG_VERSION").exists():
             return False
+        # pg_ctl status takes a killed postmaster left as a zombie (no process reaps it
+        # in some containers) for a running server: look at the process first.
+        try:
+            postmaster = int((self.pg_data / "postmaster.pid").read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return False
+        if not _alive(postmaster):
+            return False
         status = _run(self._as_postgres([str(_pg_bindir() / "pg_ctl"), "-D", str(self.pg_data),
                                          "status"]), check=False)
         return status.returncode == 0
