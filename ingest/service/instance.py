@@ -333,6 +333,10 @@ class Instance:
         for orphan in _orphaned_backends(self.pg_data):
             _terminate(orphan, signal.SIGKILL)
         lock.unlink(missing_ok=True)
+        # The socket's lock file names the dead postmaster too; PostgreSQL removes a stale
+        # one itself, but takes an unreaped zombie's pid for a live server and refuses.
+        for socket_lock in self.pg_dir.glob(f".s.PGSQL.{self.pg_port}.lock"):
+            socket_lock.unlink(missing_ok=True)
 
     def start_db(self) -> None:
         """Start PostgreSQL (initialising the cluster on first use) on 127.0.0.1 only."""
