@@ -133,22 +133,19 @@ def _observables(x, y, z, v, galaxy: dict[str, Any]) -> dict[str, np.ndarray]:
     }
 
 
-def _galactocentric_from_icrs(ra, dec, dist_pc, galaxy: dict[str, Any]) -> np.ndarray:
+def _galactocentric_xyz_kpc(position, galaxy: dict[str, Any]) -> np.ndarray:
+    """(3, n) Galactocentric x, y, z (kpc) of an astropy SkyCoord with distances."""
+    import astropy.units as u
+
+    return position.transform_to(galactocentric_frame(galaxy)).cartesian.xyz.to_value(u.kpc)
+
+
+def _sky(lon_deg, lat_deg, distance, frame: str):
+    """A SkyCoord of longitudes and latitudes (deg) with ``distance`` (an astropy Quantity)."""
     import astropy.units as u
     from astropy.coordinates import SkyCoord
 
-    icrs = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, distance=dist_pc * u.pc)
-    return icrs.transform_to(galactocentric_frame(galaxy)).cartesian.xyz.to_value(u.kpc)
-
-
-def _galactocentric_from_galactic(glon_deg, glat_deg, dist_kpc, galaxy: dict[str, Any]) -> np.ndarray:
-    """(3, n) Galactocentric x, y, z (kpc) of Galactic positions."""
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-
-    gal = SkyCoord(l=glon_deg * u.deg, b=glat_deg * u.deg, distance=dist_kpc * u.kpc,
-                   frame="galactic")
-    return gal.transform_to(galactocentric_frame(galaxy)).cartesian.xyz.to_value(u.kpc)
+    return SkyCoord(lon_deg * u.deg, lat_deg * u.deg, distance=distance, frame=frame)
 
 
 def _inject_pairs(x: np.ndarray, y: np.ndarray, z: np.ndarray, log_age: np.ndarray,
@@ -162,7 +159,10 @@ def _inject_pairs(x: np.ndarray, y: np.ndarray, z: np.ndarray, log_age: np.ndarr
     if not len(primaries):
         return primaries, partners
     hchi = cfg["h_chi_persei"]
-    hchi_xyz = _galactocentric_from_galactic(*binary_pairs.h_chi_persei_like(hchi), galaxy)
+    import astropy.units as u
+
+    glon, glat, dist_kpc = binary_pairs.h_chi_persei_like(hchi)
+    hchi_xyz = _galactocentric_xyz_kpc(_sky(glon, glat, dist_kpc * u.kpc, "galactic"), galaxy)
     first = primaries[:1]
     x[first], y[first], z[first] = hchi_xyz[:, :1]
     log_age[first] = hchi["log_age"]
@@ -213,8 +213,10 @@ def draw_clusters(n: int, model: dict[str, Any], rng: np.random.Generator,
         av = None
     else:
         real = read_cluster_catalogue(catalogue, n, rng)
-        x, y, z = _galactocentric_from_icrs(real["RA_ICRS"].to_numpy(), real["DE_ICRS"].to_numpy(),
-                                            real["dist50"].to_numpy(), galaxy)
+        import astropy.units as u
+
+        x, y, z = _galactocentric_xyz_kpc(_sky(real["RA_ICRS"].to_numpy(), real["DE_ICRS"].to_numpy(),
+                                               real["dist50"].to_numpy() * u.pc, "icrs"), galaxy)
         log_age = real["logAge50"].to_numpy(dtype=float)
         av = real["AV50"].to_numpy(dtype=float)
     velocity = _space_velocities(x, y, log_age, galaxy, rng)
