@@ -1,4 +1,4 @@
-"""Benchmark: ingest.crossmatch.match against STILTS tmatch2 (sky, 3.5", find=all), same FITS files.
+"""Benchmark: ingest.pipeline.s2_crossmatch.match against STILTS tmatch2 (sky, 3.5", find=all), same FITS files.
 
 Both sides start from the same two FITS files on disk and end with the pair list
 written as FITS, each in its own process (wall time and peak RSS from wait4).  All
@@ -9,8 +9,8 @@ comes from one run.  Inputs are either a simulator output directory (--sim) or
 random clustered catalogues (--members/--spectra).  Results go to stdout and, as
 JSON, to bench/results/crossmatch-<label>.json.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_crossmatch.py --sim DIR [--label demo]
-    PYTHONPATH=. .venv/bin/python bench/bench_crossmatch.py --members 1300000 --spectra 10000000
+    bin/ocvo bench crossmatch --sim DIR [--label demo]
+    bin/ocvo bench crossmatch --members 1300000 --spectra 10000000
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def from_simulation(sim: Path) -> tuple[Table, Table]:
     """Members (ra, dec, pm) and spectra (ra, dec, epoch) of a simulator output, ids dropped."""
-    from ingest import readers
+    from ingest.pipeline.s1_inputs import readers
     members, _ = readers.read_members(sim / "hunt2024_members.fits")
     spectra, _ = readers.read_spectra(sim / "lamost_mrs_dr11.fits")
     return (Table.from_pandas(members[["ra", "dec", "pmra", "pmdec"]].astype(float)),
@@ -66,7 +66,7 @@ OURS = """
 import sys, time
 import numpy as np, pandas as pd
 from astropy.table import Table
-from ingest.crossmatch import match
+from ingest.pipeline.s2_crossmatch import match
 members_path, spectra_path, out = sys.argv[1:4]
 def frame(path):
     t = Table.read(path, memmap=True)
@@ -109,7 +109,7 @@ def prepare(args: argparse.Namespace, work: Path) -> None:
 
 def compare(args: argparse.Namespace, work: Path) -> dict:
     """Prepare the inputs, run ours and STILTS on them, and return the measurements."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     sources = ["--sim", str(args.sim)] if args.sim else [
         "--members", str(args.members), "--spectra", str(args.spectra), "--seed", str(args.seed)]
     run_child([sys.executable, __file__, "--prepare", str(work), *sources], env)

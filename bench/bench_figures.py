@@ -1,6 +1,6 @@
 """Time the figure rendering of an ingest output directory (e.g. the demo preset).
 
-Usage: PYTHONPATH=. .venv/bin/python bench/bench_figures.py DIR [--jobs 1 2]
+Usage: bin/ocvo bench figures DIR [--jobs 1 2]
 Renders into a scratch copy's figures/ so DIR is left untouched; prints the time for one
 cluster, for all clusters per --jobs value, and for the catalogue figures.
 """
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest import figures
+from ingest.pipeline.s8_outputs import figures
 
 
 def _timed(function, *args, **kwargs) -> tuple[float, list[Path]]:

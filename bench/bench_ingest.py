@@ -7,7 +7,7 @@ stage (ru_maxrss: the running maximum, so a stage's own peak shows as the
 first stage where the figure jumps).  Results go to stdout and, as JSON, to
 bench/results/ingest_<preset>.json.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_ingest.py [--preset demo|full]
+    bin/ocvo bench ingest [--preset demo|full]
         [--seed 12345] [--work bench/results/work] [--config CONFIG.toml]
 
 Targets (issue 3): whole ingest <= 3 min and <= 8 GB at full scale; MC <= 60 s.
@@ -31,7 +31,7 @@ def simulate(preset: str, seed: int, directory: Path) -> float:
     if (directory / "simulation.json").exists():
         return 0.0
     start = time.perf_counter()
-    code = ("import sys; from pathlib import Path; from ingest.simulate import simulate; "
+    code = ("import sys; from pathlib import Path; from ingest.simulation import simulate; "
             "simulate(preset=sys.argv[1], seed=int(sys.argv[2]), out=Path(sys.argv[3]), "
             "progress=False)")
     subprocess.run([sys.executable, "-c", code, preset, str(seed), str(directory)],
@@ -46,8 +46,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=RESULTS / "work")
     parser.add_argument("--config", type=Path)
     args = parser.parse_args()
-    from ingest.pipeline import run_ingest
-    from ingest.simulate import ingest_arguments
+    from ingest.pipeline.run import run_ingest
+    from ingest.simulation import ingest_arguments
 
     sim = args.work / f"sim_{args.preset}_{args.seed}"
     sim_seconds = simulate(args.preset, args.seed, sim)

@@ -1,12 +1,12 @@
 """Benchmark: the Monte Carlo estimation stage at full scale, fast path vs the plain reference.
 
-The fast path (``ingest.estimation.estimate``) runs on all clusters; the
+The fast path (``ingest.pipeline.s5_estimate.estimate``) runs on all clusters; the
 per-cluster 5000-draw reference (``estimate_reference``) runs on a random
 subset of clusters and its time is scaled by the number of stars, giving the
 speed-up as a ratio from one run.  Results go to stdout and, as JSON, to
 bench/results/montecarlo.json.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_montecarlo.py [--clusters 7000]
+    bin/ocvo bench montecarlo [--clusters 7000]
         [--stars 1000000] [--reference-clusters 40] [--seed 1]
 """
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingest import config as config_module
-from ingest.combine import ABUNDANCES
-from ingest.estimation import estimate, estimate_reference
+from ingest.core import config as config_module
+from ingest.pipeline.s4_combine import ABUNDANCES
+from ingest.pipeline.s5_estimate import estimate, estimate_reference
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

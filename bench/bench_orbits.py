@@ -1,6 +1,6 @@
 """Time the Galactic block (positions + Monte Carlo orbits) for N synthetic clusters.
 
-Usage: PYTHONPATH=. .venv/bin/python bench/bench_orbits.py [--clusters 7000]
+Usage: bin/ocvo bench orbits [--clusters 7000]
        [--draws 100] [--cores 2] [--validate 100]
 Prints wall time of add_galactic and, with --validate N, the largest differences between
 the interpolated and the full McMillan17 for the first N nominal orbits.
@@ -13,7 +13,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from ingest import config, galactic, orbits
+from ingest.core import config
+from ingest.pipeline.s6_galactic import galactic, orbits
 from tests.helpers.synthetic import disc_cluster_kinematics
 
 

@@ -13,7 +13,7 @@
 
 Results go to stdout and, as JSON, to bench/results/publish.json.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_publish.py [--dir DIR] [--cones 200] [--demo]
+    bin/ocvo bench publish [--dir DIR] [--cones 200] [--demo]
         [--no-baseline]
 
 Targets (issue 4): publish >= 10x faster than dachs imp; cone p50 <= 25 ms.
@@ -46,8 +46,8 @@ def _timed(function, *args, **kwargs) -> float:
 
 def publication_times(out_dir: Path, instance, baseline: bool) -> dict:
     """First and repeated publication by step, and plain dachs imp of the same files."""
-    from ingest.service.instance import RD_ID
-    from ingest.service.publish import publish
+    from ingest.publication.instance import RD_ID
+    from ingest.publication.publish import publish
 
     first = publish(out_dir, instance, say=lambda message: None)
     again = publish(out_dir, instance, say=lambda message: None)
@@ -142,7 +142,7 @@ def main() -> None:
     if not (args.dir / "manifest.json").exists():
         parser.error(f"{args.dir} is no ingest output; run "
                      "bench/bench_ingest.py --preset full first or pass --dir")
-    from ingest.service.instance import Instance
+    from ingest.publication.instance import Instance
 
     rows = {name: entry["rows"] for name, entry in
             json.loads((args.dir / "manifest.json").read_text())["outputs"].items()}

@@ -69,8 +69,8 @@ KILL_POINTS = (
 # ------------------------------------------------------------------ setup
 def _ingest(name: str, seed: int) -> Path:
     """A demo catalogue (simulate + ingest), made once under WORK."""
-    from ingest.pipeline import run_ingest
-    from ingest.simulate import ingest_arguments, simulate
+    from ingest.pipeline.run import run_ingest
+    from ingest.simulation import ingest_arguments, simulate
 
     base = WORK / name
     if (base / "out" / "manifest.json").exists():
@@ -192,7 +192,7 @@ def _kill_at(instance, process: subprocess.Popen, kind: str, what,
 
 def _check_after_recovery(instance, catalogues: dict[str, Path]) -> dict:
     """Exactly one catalogue, consistently: counts, database record, files, no scratch."""
-    from ingest import manifest
+    from ingest.core import manifest
 
     counts = _served_counts(instance)
     matches = [name for name, d in catalogues.items() if _rows(d) == counts]
@@ -394,8 +394,8 @@ def markdown(report: dict) -> str:
 
 
 def main() -> int:
-    from ingest.service.instance import Instance, default_workers
-    from ingest.service.publish import publish
+    from ingest.publication.instance import Instance, default_workers
+    from ingest.publication.publish import publish
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir-a", type=Path, help="catalogue A (default: demo seed 12345)")

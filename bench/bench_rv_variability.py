@@ -16,7 +16,7 @@ calibrated on the repeats).  It reports
 
 Results go to stdout and, as JSON, to bench/results/rv_variability.json.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_rv_variability.py [--seed 12345]
+    bin/ocvo bench rv_variability [--seed 12345]
 """
 from __future__ import annotations
 
@@ -106,8 +106,8 @@ def cluster_quality(cluster: pd.DataFrame, member: pd.DataFrame, truth_stars: pd
 
 def run_scenario(options: dict, seed: int, defaults: dict, work: Path) -> dict:
     """Simulate with these error options and ingest with each rule and exclusion choice."""
-    from ingest.pipeline import StageClock, catalogue_tables, read_inputs
-    from ingest.simulate import ingest_arguments, simulate
+    from ingest.pipeline.run import StageClock, catalogue_tables, read_inputs
+    from ingest.simulation import ingest_arguments, simulate
 
     sim = work / "sim"
     simulate("demo", seed, sim, progress=False, spectra_options=options)
@@ -158,7 +158,7 @@ def _pct(rate: dict) -> str:
 
 
 def main() -> None:
-    from ingest import config as config_module
+    from ingest.core import config as config_module
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=12345, help="simulation seed (demo preset)")

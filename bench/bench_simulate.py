@@ -1,11 +1,11 @@
 """Benchmark the simulator and its streaming FITS writer.
 
 1. Writer: N rows in the LAMOST MRS column layout, written by
-   ingest.fitsstream.FitsTableWriter in chunks versus the baseline
+   ingest.core.fitsstream.FitsTableWriter in chunks versus the baseline
    astropy Table.write of the same rows in one piece (same run, same disk).
 2. Simulator: wall time and peak RSS of simulate() for a preset.
 
-Usage: PYTHONPATH=. .venv/bin/python bench/bench_simulate.py [--preset demo|full] [--rows N]
+Usage: bin/ocvo bench simulate [--preset demo|full] [--rows N]
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 
 
 def _mrs_like_rows(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    from ingest.simulate.output import MRS_COLUMNS
+    from ingest.simulation.output import MRS_COLUMNS
 
     rows = {}
     for name, dtype, _ in MRS_COLUMNS:
@@ -37,8 +37,8 @@ def bench_writer(n_rows: int, n_chunks: int, directory: Path) -> dict[str, float
     """Seconds for the streaming writer (chunks) and for astropy Table.write (baseline)."""
     from astropy.table import Table
 
-    from ingest.fitsstream import FitsTableWriter
-    from ingest.simulate.output import MRS_COLUMNS
+    from ingest.core.fitsstream import FitsTableWriter
+    from ingest.simulation.output import MRS_COLUMNS
 
     rows = _mrs_like_rows(n_rows, np.random.default_rng(0))
     start = time.perf_counter()
@@ -53,7 +53,7 @@ def bench_writer(n_rows: int, n_chunks: int, directory: Path) -> dict[str, float
 
 
 def bench_simulate(preset: str, directory: Path) -> dict[str, float]:
-    from ingest.simulate import simulate
+    from ingest.simulation import simulate
 
     start = time.perf_counter()
     summary = simulate(preset, 1, directory / "sim", progress=False)

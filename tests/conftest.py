@@ -20,8 +20,8 @@ TEST_WEB_PORT = int(os.environ.get("OCVO_TEST_WEB_PORT", 18101))
 @pytest.fixture(scope="session")
 def service(demo_ingest):
     """The demo ingest published into a fresh private instance, served on 127.0.0.1."""
-    from ingest.service.instance import Instance
-    from ingest.service.publish import publish
+    from ingest.publication.instance import Instance
+    from ingest.publication.publish import publish
 
     # Not under pytest's tmp dirs: those are 0700 and PostgreSQL runs as postgres.
     state = Path(tempfile.mkdtemp(prefix="ocvo-test-"))
@@ -61,7 +61,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def demo_sim(tmp_path_factory) -> Path:
     """The simulator's demo preset with a fixed seed, written once per test session."""
-    from ingest.simulate import simulate
+    from ingest.simulation import simulate
 
     out = tmp_path_factory.mktemp("demo_sim")
     simulate(preset="demo", seed=DEMO_SEED, out=out, progress=False)
@@ -71,7 +71,7 @@ def demo_sim(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_ingest(demo_sim, tmp_path_factory) -> Path:
     """The demo simulation ingested with default configuration (incl. literature tables)."""
-    from ingest.pipeline import run_ingest
+    from ingest.pipeline.run import run_ingest
 
     out = tmp_path_factory.mktemp("demo_ingest") / "out"
     run_ingest(**demo_ingest_arguments(demo_sim), out=out, progress=False)
@@ -80,6 +80,6 @@ def demo_ingest(demo_sim, tmp_path_factory) -> Path:
 
 def demo_ingest_arguments(sim: Path) -> dict:
     """Ingest arguments for a simulator output directory (shared by tests and the demo)."""
-    from ingest.simulate import ingest_arguments
+    from ingest.simulation import ingest_arguments
 
     return ingest_arguments(sim)

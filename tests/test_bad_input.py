@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from ingest import readers
-from ingest.errors import InputError
+from ingest.pipeline.s1_inputs import readers
+from ingest.core.errors import InputError
 from test_readers import hunt_clusters_table, hunt_members_table, mrs_table, write
 
 

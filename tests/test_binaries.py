@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from ingest import binaries, config, readers, schema
+from ingest.pipeline.s7_products import binaries
+from ingest.core import config
+from ingest.pipeline.s1_inputs import readers
+from ingest.core import schema
 
 # NGC 869 / NGC 884: Hunt & Reffert 2023 position, pm, distance; RV from the thesis
 # Table 4-2 (LAMOST MRS: median, sigma / sqrt(N)); log age from Hunt & Reffert 2023.

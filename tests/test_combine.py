@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest import config
-from ingest.combine import PARAMS, combine, rv_variability, weighted_stats
+from ingest.core import config
+from ingest.pipeline.s4_combine import PARAMS, combine, rv_variability, weighted_stats
 
 
 def reference_star(values: np.ndarray, errors: np.ndarray) -> tuple[float, float, float, int]:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest import config
-from ingest.config import ConfigError
+from ingest.core import config
+from ingest.core.config import ConfigError
 
 
 def test_defaults_follow_the_source_papers():
@@ -79,7 +79,7 @@ def test_out_of_range_values_name_file_key_value_and_range(tmp_path, text, key, 
 
 
 def test_a_config_dict_is_checked_too():
-    from ingest.pipeline import _resolve_config
+    from ingest.pipeline.run import _resolve_config
 
     cfg = config.load()
     cfg["montecarlo"]["n_draws"] = 0

@@ -6,7 +6,7 @@ import pandas as pd
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
-from ingest.crossmatch import match
+from ingest.pipeline.s2_crossmatch import match
 
 GAIA_EPOCH = 2016.0
 

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from ingest import config as config_module
-from ingest import estimation
-from ingest.combine import ABUNDANCES
-from ingest.estimation import (RV_FLAG_FEW, RV_FLAG_NONE, RV_FLAG_OK, RV_FLAG_SINGLE,
+from ingest.core import config as config_module
+from ingest.pipeline import s5_estimate as estimation
+from ingest.pipeline.s4_combine import ABUNDANCES
+from ingest.pipeline.s5_estimate import (RV_FLAG_FEW, RV_FLAG_NONE, RV_FLAG_OK, RV_FLAG_SINGLE,
                                estimate, estimate_reference, mixture_median, mixture_moments)
 
 
@@ -156,7 +156,7 @@ def test_pulls_against_injected_truth(cfg):
 def test_error_stays_finite_for_precise_stars_far_apart(cfg):
     """Two precise stars 20 km/s apart: mixture density ~0 at the median, error = SEM."""
     x, s = np.array([0.0, 20.0]), np.array([0.1, 0.1])
-    from ingest.estimation import pooled_stats
+    from ingest.pipeline.s5_estimate import pooled_stats
     st = pooled_stats(np.zeros(2, np.int64), x, s, 1)
     assert st["median"][0] == pytest.approx(10.0)
     assert st["err"][0] == pytest.approx(np.std(x, ddof=1) / np.sqrt(2))
@@ -164,14 +164,14 @@ def test_error_stays_finite_for_precise_stars_far_apart(cfg):
 
 def test_error_never_below_the_no_dispersion_limit():
     """Identical values (one blended spectrum matched to two members) must not give 0."""
-    from ingest.estimation import pooled_stats
+    from ingest.pipeline.s5_estimate import pooled_stats
     st = pooled_stats(np.zeros(2, np.int64), np.array([0.1, 0.1]), np.array([0.05, 0.05]), 1)
     assert st["err"][0] == pytest.approx(0.05 / np.sqrt(2))
 
 
 def test_error_falls_back_when_density_at_median_is_tiny():
     """Stars 6 km/s apart with 0.1 km/s errors: slope ~1e-78, sandwich absurd -> SEM."""
-    from ingest.estimation import pooled_stats
+    from ingest.pipeline.s5_estimate import pooled_stats
     x = np.array([0.0, 0.0, 6.0, 6.0])
     st = pooled_stats(np.zeros(4, np.int64), x, np.full(4, 0.1), 1)
     assert np.isfinite(st["err"][0])

@@ -10,9 +10,11 @@ import pytest
 from astropy.table import Table
 
 from helpers.synthetic import gradient_clusters
-from ingest import config, figures, gradients, literature
-from ingest.commands import figures as figures_command
-from ingest.errors import InputError
+from ingest.core import config
+from ingest.pipeline.s8_outputs import figures
+from ingest.pipeline.s7_products import gradients, literature
+from ingest.cli.commands import figures as figures_command
+from ingest.core.errors import InputError
 
 
 def _members(name: str, n: int, seed: int) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from ingest.fitsstream import BLOCK, FitsTableWriter
+from ingest.core.fitsstream import BLOCK, FitsTableWriter
 
 COLUMNS = [("name", "S8", ""), ("source_id", "i8", ""), ("n", "i4", ""), ("flag", "i2", ""),
            ("byte", "u1", ""), ("ok", bool, ""), ("ra", "f8", "deg"), ("rv", "f4", "km/s")]

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest import config, galactic, orbits, schema
+from ingest.core import config
+from ingest.pipeline.s6_galactic import galactic, orbits
+from ingest.core import schema
 
 GALACTIC_COLUMNS = [name for name in schema.table("cluster").names
                     if name in ("x", "y", "z", "r_gc", "u", "v", "w", "orbit_flag")

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from ingest import config as config_module
-from ingest import pipeline, readers
-from ingest.crossmatch import match
-from ingest.errors import InputError
-from ingest.pipeline import run_ingest
-from ingest.simulate import ingest_arguments, simulate
+from ingest.core import config as config_module
+from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s2_crossmatch import match
+from ingest.core.errors import InputError
+from ingest.pipeline.run import run_ingest
+from ingest.simulation import ingest_arguments, simulate
 from test_pipeline import MEDIAN_PULL_LIMIT, robust_pulls, truth_clusters
 
 SEED = 12345
@@ -166,7 +167,7 @@ def test_positional_member_list_recovers_cluster_rv_and_feh(positional_sim):
     assert stars["member_key"].is_unique                      # the member table's key
     assert not spectrum.duplicated(["obsid", "member_key"]).any()
     assert set(spectrum["member_key"]) <= set(stars["member_key"])    # the foreign key
-    from ingest.simulate.variants import OWN_ID_COLUMN
+    from ingest.simulation.variants import OWN_ID_COLUMN
 
     own = Table.read(positional_sim / "members_positional.fits")[OWN_ID_COLUMN]
     assert set(stars["member_key"]) <= {str(i) for i in own}
@@ -195,7 +196,7 @@ def test_cg20_with_id_fallback_recovers_the_cluster_rvs(cg20_sim):
 
 
 def test_summary_shows_release_warnings():
-    from ingest.summary import format_summary
+    from ingest.pipeline.s8_outputs.summary import format_summary
 
     summary = {"out": "o", "row_counts": {"cluster": 1, "member": 1, "spectrum": 1},
                "stars_by_flag": {"0": 1, "1": 0, "12": 0}, "clusters_with_rv": 0,

@@ -6,7 +6,8 @@ import pytest
 from galpy.util import coords
 
 from helpers.synthetic import disc_cluster_kinematics
-from ingest import config, orbits
+from ingest.core import config
+from ingest.pipeline.s6_galactic import orbits
 
 
 def _setup(**changes) -> orbits.OrbitSetup:

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from ingest import schema
-from ingest.commands import export_paper
-from ingest.errors import InputError
-from ingest.paper import FILES, export
-from ingest.writers import write_table
+from ingest.core import schema
+from ingest.cli.commands import export_paper
+from ingest.core.errors import InputError
+from ingest.pipeline.s8_outputs.paper import FILES, export
+from ingest.pipeline.s8_outputs.writers import write_table
 
 THESIS_4_8 = ["Cluster", "Ra", "Dec", "GLON", "GLAT", "PMRa", "s_PMRa", "PMDe", "s_PMDe", "PLX",
               "s_PLX", "RV_MRS", "RV_MRS_Std", "RV_MRS_Num", "RV_MRS_flag", "Zmax", "Rgc",
@@ -103,7 +103,7 @@ def test_export_paper_command_rejects_a_non_ingest_directory(tmp_path):
 
 
 def test_demo_export_matches_the_published_tables(demo_ingest, tmp_path):
-    from ingest.writers import read_table
+    from ingest.pipeline.s8_outputs.writers import read_table
 
     rows = export(demo_ingest, tmp_path)
     cluster = read_table(demo_ingest / "cluster.fits")

@@ -99,7 +99,7 @@ def test_check_reports_an_unrepaired_script(tmp_path):
 @pytest.fixture(scope="module")
 def scratch_database():
     """A private PostgreSQL on 127.0.0.1 with an empty scratch database; always stopped."""
-    from ingest.service.instance import Instance
+    from ingest.publication.instance import Instance
 
     if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         pytest.skip("no PostgreSQL server installed (run bin/ocvo setup)")

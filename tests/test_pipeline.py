@@ -12,13 +12,15 @@ import pytest
 from astropy.table import Table
 
 from conftest import DEMO_SEED, demo_ingest_arguments
-from ingest import config as config_module
-from ingest import manifest, pipeline, writers
-from ingest.commands import ingest as ingest_command
-from ingest.crossmatch import match
-from ingest.errors import InputError
-from ingest.estimation import estimate
-from ingest.pipeline import OUTPUT_TABLES, run_ingest, staged_output
+from ingest.core import config as config_module
+from ingest.core import manifest
+from ingest.pipeline import run as pipeline
+from ingest.pipeline.s8_outputs import writers
+from ingest.cli.commands import ingest as ingest_command
+from ingest.pipeline.s2_crossmatch import match
+from ingest.core.errors import InputError
+from ingest.pipeline.s5_estimate import estimate
+from ingest.pipeline.run import OUTPUT_TABLES, run_ingest, staged_output
 
 # Orbits dominate the run time and are not what these tests check: few, short orbits.
 # LRS RVs sit 4.7 km/s below the truth (the Gaia scale); the offset puts them on it.
@@ -242,7 +244,7 @@ def test_staged_output_replaces_only_on_success(tmp_path):
 
 
 def test_summary_fits_one_screen_and_names_every_rejection_reason():
-    from ingest.summary import format_summary
+    from ingest.pipeline.s8_outputs.summary import format_summary
 
     rejections = {f"reason_{i:02d}": 100 - i for i in range(20)} | {"never": 0}
     text = format_summary({

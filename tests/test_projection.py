@@ -1,4 +1,4 @@
-"""Spectra kept against the members (ingest/projection.py): same pairs, same errors, same tables."""
+"""Spectra kept against the members (ingest/pipeline/s1_inputs/projection.py): same pairs, same errors, same tables."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,11 @@ import pytest
 from astropy.table import Table
 
 from conftest import DEMO_SEED, demo_ingest_arguments
-from ingest import crossmatch, projection, readers, writers
-from ingest.errors import InputError
-from ingest.pipeline import run_ingest
+from ingest.pipeline import s2_crossmatch as crossmatch
+from ingest.pipeline.s1_inputs import projection, readers
+from ingest.pipeline.s8_outputs import writers
+from ingest.core.errors import InputError
+from ingest.pipeline.run import run_ingest
 
 TABLES = ("cluster", "member", "spectrum", "gradient", "lit_comparison", "lit_summary",
           "binary_candidate")

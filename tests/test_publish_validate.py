@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest import manifest, schema, writers
-from ingest.errors import PublishError
-from ingest.service import publish
+from ingest.core import manifest, schema
+from ingest.pipeline.s8_outputs import writers
+from ingest.core.errors import PublishError
+from ingest.publication import publish
 
 
 def _frame(table: schema.Table, n_rows: int) -> pd.DataFrame:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ingest import config, quality
+from ingest.core import config
+from ingest.pipeline import s3_quality as quality
 
 
 def spectra() -> pd.DataFrame:

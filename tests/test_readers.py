@@ -9,7 +9,7 @@ import pytest
 from astropy.table import Table
 from astropy.time import Time
 
-from ingest import readers
+from ingest.pipeline.s1_inputs import readers
 
 ROOT = Path(__file__).resolve().parent.parent
 

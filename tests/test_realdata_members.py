@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest import config as config_module
-from ingest import pipeline, readers
+from ingest.core import config as config_module
+from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import readers
 
 pytestmark = pytest.mark.realdata
 

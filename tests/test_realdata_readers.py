@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest import crossmatch, readers
-from ingest.errors import InputError
+from ingest.pipeline import s2_crossmatch as crossmatch
+from ingest.pipeline.s1_inputs import readers
+from ingest.core.errors import InputError
 
 pytestmark = pytest.mark.realdata
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest import config as config_module
-from ingest import readers
+from ingest.core import config as config_module
+from ingest.pipeline.s1_inputs import readers
 from ingest.validation import checks
 
 pytestmark = pytest.mark.realdata

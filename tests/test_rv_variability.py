@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from ingest import config
-from ingest.combine import calibrated_scale
-from ingest.pipeline import StageClock, catalogue_tables, read_inputs
-from ingest.simulate import ingest_arguments, simulate
-from ingest.simulate.spectra import error_law
+from ingest.core import config
+from ingest.pipeline.s4_combine import calibrated_scale
+from ingest.pipeline.run import StageClock, catalogue_tables, read_inputs
+from ingest.simulation import ingest_arguments, simulate
+from ingest.simulation.spectra import error_law
 
 SEED = 12345
 SCENARIOS = {"exact": {}, "under": {"rv_err_underestimate": 1.5},

@@ -9,8 +9,8 @@ import pytest
 from astropy import units as u
 from astropy.io.votable.ucd import check_ucd
 
-from ingest import schema
-from ingest.service.instance import DACHS_PYTHON
+from ingest.core import schema
+from ingest.publication.instance import DACHS_PYTHON
 
 HELPER = Path(__file__).with_name("helpers") / "dachs_columns.py"
 ABUNDANCES = ["fe_h", "m_h", "alpha_m"] + [f"{el}_fe" for el in
@@ -71,7 +71,7 @@ def test_unknown_macro_is_an_error(tmp_path):
 def test_data_model_doc_is_generated_from_the_rd():
     doc = schema.RD_PATH.parent / "docs" / "data-model.md"
     assert doc.read_text() == schema.data_model_markdown(), \
-        "docs/data-model.md is stale: python -m ingest.schema > docs/data-model.md"
+        "docs/data-model.md is stale: python -m ingest.core.schema > docs/data-model.md"
 
 
 @pytest.mark.parametrize("table_name", ["cluster", "member"])

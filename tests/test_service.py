@@ -171,7 +171,7 @@ def test_cone_search(service, tap, richest, service_id, table):
 @pytest.mark.parametrize("verb, max_level", [(1, 10), (2, 20), (3, 30)])
 def test_cone_search_verbosity_follows_the_rd(service, richest, verb, max_level):
     """VERB selects columns by rd.xml's verbLevel; the default (2) leaves out the detail."""
-    from ingest import schema
+    from ingest.core import schema
 
     scs = pyvo.dal.SCSService(f"{service.url}/ocvo/q/mcone/scs.xml")
     result = scs.search(pos=(richest["ra"], richest["dec"]), radius=0.05, verbosity=verb)
@@ -236,7 +236,7 @@ def test_member_datalink_is_the_star(service, tap, richest):
 def test_cluster_datalink_accepts_the_figure_file_stem(service, richest, spelling):
     """"NGC 2682" and "NGC_2682" (Hunt & Reffert's and the figure files' spelling) both
     resolve to the cluster; the response echoes the ID as asked."""
-    from ingest.figures import safe_name
+    from ingest.pipeline.s8_outputs.figures import safe_name
 
     name = richest["cluster_name"]
     assert " " in name, "the demo's richest cluster should have a space in its name"
@@ -253,7 +253,7 @@ def test_cluster_datalink_accepts_the_figure_file_stem(service, richest, spellin
 
 def test_datalink_figures_follow_the_files(service, richest):
     """Preview links exist exactly for the figure files present, and serve them."""
-    from ingest.figures import safe_name
+    from ingest.pipeline.s8_outputs.figures import safe_name
 
     name = richest["cluster_name"]
     folder = service.resdir / "data" / "figures" / "cluster"
@@ -456,7 +456,7 @@ def test_votlint_on_results(service, path, tmp_path):
 
 
 def test_oai_pmh_records_validate_against_dachs_schemata(service):
-    from ingest.service.instance import DACHS_PYTHON
+    from ingest.publication.instance import DACHS_PYTHON
 
     url = f"{service.url}/oai.xml?verb=ListRecords&metadataPrefix=ivo_vor"
     with urllib.request.urlopen(url, timeout=60) as response:
@@ -497,7 +497,7 @@ def _text(resource, path: str) -> list[str]:
 
 
 def test_no_dachs_placeholders_in_registry_or_vosi(service):
-    from ingest.service.site import DACHS_PLACEHOLDERS
+    from ingest.publication.site import DACHS_PLACEHOLDERS
 
     documents = {"OAI-PMH ListRecords": _get(
         f"{service.url}/oai.xml?verb=ListRecords&metadataPrefix=ivo_vor").decode()}
@@ -526,7 +526,7 @@ def test_registry_records_have_creators_coverage_and_content_level(service):
 
 def _marked_everywhere(service, tap) -> dict[str, bool]:
     """Where the SIMULATED marking shows: registry title, TAP_SCHEMA, VOTable INFO."""
-    from ingest.service.site import SIMULATED_NOTE
+    from ingest.publication.site import SIMULATED_NOTE
 
     record = next(r for r in _oai_records(service)
                   if _text(r, "identifier") == ["ivo://ocvo.local/ocvo/q/cone"])
@@ -545,7 +545,7 @@ def _marked_everywhere(service, tap) -> dict[str, bool]:
 
 def test_simulated_catalogue_is_marked_and_real_one_is_not(service, demo_ingest, tap,
                                                            tmp_path):
-    from ingest.service.publish import publish
+    from ingest.publication.publish import publish
 
     assert json.loads((demo_ingest / "manifest.json").read_text())["simulated_input"]
     marked = _marked_everywhere(service, tap)
@@ -565,7 +565,7 @@ def test_simulated_catalogue_is_marked_and_real_one_is_not(service, demo_ingest,
 
 # ------------------------------------------------------------------ atomic publication
 def test_republishing_replaces_the_catalogue(service, demo_ingest, tap):
-    from ingest.service.publish import publish
+    from ingest.publication.publish import publish
 
     publish(demo_ingest, service, say=lambda message: None)
     for table, rows in _manifest_rows(demo_ingest).items():
@@ -575,8 +575,8 @@ def test_republishing_replaces_the_catalogue(service, demo_ingest, tap):
 
 def test_republishing_refreshes_edited_column_metadata(service, demo_ingest, tap):
     """An rd.xml edit that keeps the columns (a description, a verbLevel) reaches TAP_SCHEMA."""
-    from ingest import schema
-    from ingest.service.publish import publish
+    from ingest.core import schema
+    from ingest.publication.publish import publish
 
     service.psql("-c", "UPDATE tap_schema.columns SET description = 'stale', principal = 0 "
                        "WHERE table_name = 'ocvo.member' AND column_name = 'rv'")
@@ -596,8 +596,8 @@ def _copy_of(demo_ingest: Path, tmp_path: Path) -> Path:
 
 def test_corrupt_directory_is_refused_and_previous_data_serves(service, demo_ingest, tap,
                                                                 tmp_path):
-    from ingest.errors import PublishError
-    from ingest.service.publish import publish
+    from ingest.core.errors import PublishError
+    from ingest.publication.publish import publish
 
     before = {t: _count(service, t) for t in _manifest_rows(demo_ingest)}
     corrupt = _copy_of(demo_ingest, tmp_path)
@@ -612,9 +612,10 @@ def test_corrupt_directory_is_refused_and_previous_data_serves(service, demo_ing
 
 def test_failing_import_rolls_back_to_previous_catalogue(service, demo_ingest, tap, tmp_path):
     """A DIR that validates but breaks a foreign key mid-import: nothing changes."""
-    from ingest import manifest, writers
-    from ingest.errors import PublishError
-    from ingest.service.publish import publish
+    from ingest.core import manifest
+    from ingest.pipeline.s8_outputs import writers
+    from ingest.core.errors import PublishError
+    from ingest.publication.publish import publish
 
     before = {t: _count(service, t) for t in _manifest_rows(demo_ingest)}
     broken = _copy_of(demo_ingest, tmp_path)

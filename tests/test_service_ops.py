@@ -246,7 +246,7 @@ def test_serve_recovers_from_a_dead_dachs_process(service):
 
 # ------------------------------------------------------------------ publication
 def _publish(service, directory: Path, **kwargs) -> None:
-    from ingest.service.publish import publish
+    from ingest.publication.publish import publish
 
     publish(directory, service, say=lambda message: None, **kwargs)
 
@@ -257,7 +257,8 @@ def _count(service, table: str) -> int:
 
 def _shrunk_copy(demo_ingest: Path, dest: Path, keep: int) -> Path:
     """A valid ingest directory with the first `keep` clusters and what belongs to them."""
-    from ingest import manifest, writers
+    from ingest.core import manifest
+    from ingest.pipeline.s8_outputs import writers
 
     shutil.copytree(demo_ingest, dest)
     record = json.loads((dest / "manifest.json").read_text())
@@ -282,7 +283,7 @@ def _shrunk_copy(demo_ingest: Path, dest: Path, keep: int) -> Path:
 
 
 def test_publish_refuses_a_collapsing_catalogue_unless_told(service, demo_ingest, tmp_path):
-    from ingest.errors import PublishError
+    from ingest.core.errors import PublishError
 
     served = _count(service, "cluster")
     keep = max(1, served // 3)
@@ -326,7 +327,7 @@ def test_republishing_keeps_figures_it_did_not_create(service, demo_ingest, tmp_
 
 def test_publication_scratch_is_removed_on_failure_and_after_a_kill(service, demo_ingest,
                                                                      tmp_path):
-    from ingest.errors import PublishError
+    from ingest.core.errors import PublishError
 
     leftover = service.state / "publish-killed0"  # what a kill -9 leaves
     (leftover / "data").mkdir(parents=True)
@@ -343,7 +344,7 @@ def test_publication_scratch_is_removed_on_failure_and_after_a_kill(service, dem
 def test_kill_after_commit_is_repaired_by_the_next_serve(service, demo_ingest, tmp_path):
     """Rows, MOC and DataLink files move together: a publication killed right after its
     database commit is finished by the next 'ocvo serve'."""
-    from ingest import manifest
+    from ingest.core import manifest
 
     other = tmp_path / "other"
     shutil.copytree(demo_ingest, other)

@@ -19,8 +19,8 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
 
-from ingest.errors import InputError
-from ingest.simulate import ingest_arguments, simulate
+from ingest.core.errors import InputError
+from ingest.simulation import ingest_arguments, simulate
 
 ELEMENTS = ["c", "n", "o", "mg", "al", "si", "s", "ca", "ti", "cr", "ni", "cu"]
 HUNT_CLUSTER_NAMES = ["Name", "ID", "AllNames", "RA_ICRS", "DE_ICRS", "GLON", "GLAT", "r50", "N",
@@ -356,7 +356,7 @@ def test_ingest_arguments_point_at_the_files(demo_sim):
 def test_same_seed_same_bytes_whatever_the_chunking(demo_sim, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from ingest.simulate import presets
+    from ingest.simulation import presets
 
     seed = json.loads((demo_sim / "simulation.json").read_text())["seed"]
     monkeypatch.setitem(presets.PRESETS, "demo", replace(presets.PRESETS["demo"], block_clusters=7))
@@ -397,8 +397,8 @@ def test_refuses_to_overwrite_foreign_directory(tmp_path):
 def test_command_line_uses_the_configured_seed(tmp_path, capsys):
     import argparse
 
-    from ingest import config
-    from ingest.commands import simulate as command
+    from ingest.core import config
+    from ingest.cli.commands import simulate as command
 
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)

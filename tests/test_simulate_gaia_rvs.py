@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ingest import config as config_module
-from ingest import pipeline, readers
-from ingest.simulate import ingest_arguments
-from ingest.simulate.gaia_rvs import PLAIN_MAP, write_gaia_rvs
+from ingest.core import config as config_module
+from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import readers
+from ingest.simulation import ingest_arguments
+from ingest.simulation.gaia_rvs import PLAIN_MAP, write_gaia_rvs
 from test_pipeline import robust_pulls, truth_clusters
 
 

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from ingest import config as config_module
-from ingest import manifest, pipeline, readers
-from ingest.errors import InputError
-from ingest.summary import format_summary
+from ingest.core import config as config_module
+from ingest.core import manifest
+from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import readers
+from ingest.core.errors import InputError
+from ingest.pipeline.s8_outputs.summary import format_summary
 from test_readers import lrs_table, mrs_table, write
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest import cli, config, manifest
+from ingest import cli
+from ingest.core import config, manifest
 
 CLUSTERS = ("Blanco 1", "Melotte 20", "Melotte 22", "NGC 2632", "NGC 3532")
 MAX_PNG_BYTES = 200_000

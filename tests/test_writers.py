@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from ingest import schema
-from ingest.writers import TableError, read_table, write_table
+from ingest.core import schema
+from ingest.pipeline.s8_outputs.writers import TableError, read_table, write_table
 
 
 def spectrum_frame() -> pd.DataFrame:

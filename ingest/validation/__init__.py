@@ -15,19 +15,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .. import config as config_module
-from .. import manifest
-from . import checks, criteria, figures, report
+from ingest.core import config as config_module
+from ingest.core import manifest
+from ingest.core.paths import PROJECT_ROOT
+from ingest.validation import checks, criteria, figures, report
 
 DATA_ENV = "OCVO_SHARED_DATA"
-ROOT = Path(__file__).resolve().parents[2]
 FIGURE_DIR = "figures"
 STEPS = ("cluster_rv", "orbits", "lamost_lrs", "literature", "figures")
 
 
 def default_data_dir() -> Path:
     """$OCVO_SHARED_DATA, else the ``shared/data`` folder beside the checkout."""
-    return Path(os.environ.get(DATA_ENV, ROOT.parent / "shared" / "data"))
+    return Path(os.environ.get(DATA_ENV, PROJECT_ROOT.parent / "shared" / "data"))
 
 
 def input_paths(data: Path) -> list[tuple[str, Path]]:

@@ -2,9 +2,9 @@
 
 1. Hunt & Reffert (2023) members x Gaia DR3 RVs (gyrointerp cross-matches) through
    ``pipeline.read_inputs`` / ``pipeline.catalogue_tables`` -> cluster RVs vs HUNT2023.
-2. FU2022 orbits recomputed with ``ingest.orbits`` from CANTAT2020 astrometry.
+2. FU2022 orbits recomputed with ``ingest.pipeline.s6_galactic.orbits`` from CANTAT2020 astrometry.
 3. The LAMOST LRS sample through ``readers.read_spectra`` and ``quality.spectrum_qc``.
-4. Literature cross-checks among the shared cluster tables with ``ingest.literature``.
+4. Literature cross-checks among the shared cluster tables with ``ingest.pipeline.s7_products.literature``.
 
 Every function takes the shared-data directory (../shared/data) and returns plain
 tables; pass/fail criteria live in :mod:`ingest.validation.criteria`.
@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import literature, orbits, pipeline, readers
-from ..errors import InputError
-from ..quality import spectrum_qc
+from ingest.pipeline.s7_products import literature
+from ingest.pipeline.s6_galactic import orbits
+from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import readers
+from ingest.core.errors import InputError
+from ingest.pipeline.s3_quality import spectrum_qc
 
 HUNT2023 = Path("cluster_tables") / "HUNT2023.csv"
 CANTAT2020 = Path("cluster_tables") / "CANTAT2020.csv"

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import criteria  # noqa: E402
+from ingest.validation import criteria  # noqa: E402
 
 DPI = 90
 QUANTITY_LABELS = {"rv": "RV (km/s)", "fe_h": "[Fe/H] (dex)"}

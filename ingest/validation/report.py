@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .checks import robust_sigma
+from ingest.validation.checks import robust_sigma
 
 PULL_EDGES = np.linspace(-5, 5, 41)
 
@@ -123,7 +123,7 @@ errors explained the spread; wider from internal dispersion and unresolved binar
 ## 2. Orbits: CANTAT2020 astrometry + FU2022 RVmed vs FU2022
 
 Fu et al. (2022)'s setup (R0 8.21 kpc, McMillan17, circular speed 232.8 km/s, Solar
-motion 11.1/12.24/7.25 km/s) with the project's `ingest.orbits`, clusters with FU2022
+motion 11.1/12.24/7.25 km/s) with the project's `ingest.pipeline.s6_galactic.orbits`, clusters with FU2022
 R_gc 7-12 kpc. Peri, apo and L_z relative (ours/FU2022 - 1), ecc absolute. FU2022 has no
 Z_max column, so Z_max is not compared.
 
@@ -144,7 +144,7 @@ S/N >= {results["config"]["spectra"]["snr_min"]:g}).
 
 ## 4. Literature cross-checks among the shared cluster tables
 
-`ingest.literature` name matching (HUNT2023 aliases from AllNames; HUNT2023 only where
+`ingest.pipeline.s7_products.literature` name matching (HUNT2023 aliases from AllNames; HUNT2023 only where
 n_RV >= {results["literature"]["hunt_min_n_rv"]}). Differences are other minus reference;
 robust sigma = 1.4826 MAD. Tolerance of an expected offset: max(0.5 km/s or 0.05 dex,
 3 standard errors of the median, 1.2533 robust sigma / sqrt(N)).

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ingest import gradients
+from ingest.pipeline.s7_products import gradients
 
 INNER, OUTER, KNEE, AT_KNEE, SCATTER = -0.047, -0.014, 11.5, -0.2105, 0.05
 

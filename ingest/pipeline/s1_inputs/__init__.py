@@ -1,0 +1,1 @@
+"""Stage 1: read the input catalogues through column maps, check them, keep the members."""

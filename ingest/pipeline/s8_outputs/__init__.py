@@ -1,0 +1,1 @@
+"""Stage 8: the published tables and their files: FITS with metadata, manifest, figures, paper tables."""

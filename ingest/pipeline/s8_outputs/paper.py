@@ -1,0 +1,142 @@
+"""Export of the thesis catalogues (Tables 4-8..4-11) with the thesis column names.
+
+Readers of the thesis (and anyone comparing with it) expect its four
+catalogues with its own column names; they are views of the published
+cluster and member tables, so they are derived from an ingest output
+directory rather than computed again.
+
+Row selection: Table 4-8 clusters with an RV; 4-9 member stars with an RV;
+4-10 clusters with at least one FLAG=12 star; 4-11 FLAG=12 stars (those used
+for the cluster abundances).  RV_MRS_flag is written as text (the thesis
+column is a string): fit_ok, fit_failed, few_stars, single_star.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.table import MaskedColumn, Table
+
+from ingest.pipeline.s4_combine import XFE
+from ingest.pipeline.s8_outputs.writers import read_table
+
+# (thesis name, column of our table, unit, description)
+Spec = tuple[str, str, str, str]
+
+RV_FIT_TEXT = {0: "fit_ok", 1: "fit_failed", 2: "few_stars", 3: "single_star", -1: ""}
+
+CLUSTER_ID: list[Spec] = [
+    ("Cluster", "cluster_name", "", "Cluster name"),
+    ("Ra", "ra", "deg", "Mean right ascension of members from the membership catalogue"),
+    ("Dec", "dec", "deg", "Mean declination of members from the membership catalogue"),
+]
+TABLE_4_8: list[Spec] = CLUSTER_ID + [
+    ("GLON", "glon", "deg", "Galactic longitude"),
+    ("GLAT", "glat", "deg", "Galactic latitude"),
+    ("PMRa", "pmra", "mas/yr", "Mean proper motion along RA of members"),
+    ("s_PMRa", "s_pmra", "mas/yr", "Standard deviation of PMRa of members"),
+    ("PMDe", "pmdec", "mas/yr", "Mean proper motion along Dec of members"),
+    ("s_PMDe", "s_pmdec", "mas/yr", "Standard deviation of PMDe of members"),
+    ("PLX", "plx", "mas", "Mean parallax"),
+    ("s_PLX", "s_plx", "mas", "Standard deviation of parallax"),
+    ("RV_MRS", "rv", "km/s", "Cluster radial velocity (MC median of FLAG=1 stars)"),
+    ("RV_MRS_Std", "rv_std", "km/s", "Standard deviation of RV_MRS"),
+    ("RV_MRS_Num", "n_flag1", "", "Number of stars used for RV_MRS"),
+    ("RV_MRS_flag", "rv_flag_text", "", "Gaussian fit of the RV distribution"),
+    ("Zmax", "z_max", "kpc", "Maximum height above the Galactic plane on the orbit"),
+    ("Rgc", "r_gc", "kpc", "Galactocentric distance"),
+    ("Dist50", "dist50", "pc", "50th percentile distance from the membership catalogue"),
+    ("LogAge50", "logage50", "", "50th percentile of log10(age/yr)"),
+]
+STAR_ID: list[Spec] = [
+    ("Cluster", "cluster_name", "", "Cluster name"),
+    ("Uid", "uid", "", "LAMOST-MRS unique source identifier"),
+    ("GP_id", "gp_id", "", "LAMOST-MRS group identifier"),
+    ("GaiaDR3", "source_id", "", "Gaia DR3 source ID from the membership catalogue"),
+    ("Ra_obs", "ra_obs", "deg", "Fibre right ascension (mean over spectra)"),
+    ("Dec_obs", "dec_obs", "deg", "Fibre declination (mean over spectra)"),
+]
+TABLE_4_9: list[Spec] = STAR_ID + [
+    ("PMRa", "pmra", "mas/yr", "Proper motion along RA"),
+    ("PMDe", "pmdec", "mas/yr", "Proper motion along Dec"),
+    ("PLX", "plx", "mas", "Parallax"),
+    ("Gmag", "gmag", "mag", "G-band magnitude"),
+    ("BP-RP", "bp_rp", "mag", "BP-RP colour"),
+    ("Band", "band", "", "MRS arm(s) of the RVs (most frequent over the spectra)"),
+    ("RV_MRS", "rv", "km/s", "Error-weighted mean radial velocity of the star"),
+    ("RV_MRS_Err", "rv_err", "km/s", "Error of RV_MRS"),
+    ("RV_MRS_Nobs", "rv_nobs", "", "Number of observations for RV_MRS"),
+]
+THESIS_ABUNDANCE = [("M_H", "m_h", "[M/H]"), ("a_M", "alpha_m", "[alpha/M]"),
+                    ("Fe_H", "fe_h", "[Fe/H]")] + [
+    (x.split("_")[0].capitalize() + "_Fe", x, f"[{x.split('_')[0].capitalize()}/Fe]")
+    for x in XFE]
+TABLE_4_10: list[Spec] = CLUSTER_ID + [
+    spec for thesis, ours, label in THESIS_ABUNDANCE for spec in (
+        (thesis, ours, "", f"Cluster {label} (MC median of FLAG=12 stars)"),
+        (f"{thesis}_Std", f"{ours}_std", "", f"Standard deviation of {label}"),
+        (f"{thesis}_Num", f"{ours}_num", "", f"Number of stars used for {label}"))]
+STAR_PARAMETERS = [("Teff", "teff", "K", "Teff"), ("Logg", "logg", "", "log g")] + [
+    (thesis, ours, "", label) for thesis, ours, label in THESIS_ABUNDANCE] + [
+    ("Vsini_Lasp", "vsini", "km/s", "v sin i")]
+TABLE_4_11: list[Spec] = STAR_ID + [
+    spec for thesis, ours, unit, label in STAR_PARAMETERS for spec in (
+        (thesis, ours, unit, f"Error-weighted mean {label} of the star"),
+        (f"{thesis}_Std", f"{ours}_std", unit, f"Standard deviation of {label} over spectra"),
+        (f"{thesis}_Nobs", f"{ours}_nobs", "", f"Number of observations for {label}"))]
+
+FILES = {"table4-8_cluster_rv.fits": ("cluster", TABLE_4_8),
+         "table4-9_member_rv.fits": ("member", TABLE_4_9),
+         "table4-10_cluster_abundances.fits": ("cluster", TABLE_4_10),
+         "table4-11_member_abundances.fits": ("member", TABLE_4_11)}
+
+
+def thesis_table(frame: pd.DataFrame, spec: list[Spec]) -> Table:
+    """An astropy Table with the thesis names, units and descriptions (-1 ids masked)."""
+    table = Table()
+    for thesis, ours, unit, description in spec:
+        values = frame[ours].to_numpy()
+        if values.dtype == object:
+            values = values.astype(str)
+        if ours == "gp_id":
+            values = MaskedColumn(values, mask=values == -1)
+        table[thesis] = values
+        table[thesis].unit = unit or None
+        table[thesis].description = description
+    return table
+
+
+def most_frequent_band(spectrum: pd.DataFrame) -> pd.Series:
+    """Most frequent MRS band per member_key among accepted spectra (ties: alphabetical);
+    keyed on member_key because positional-only members have no source_id."""
+    ok = spectrum[(spectrum["qc"] == "ok") & (spectrum["band"] != "")]
+    counts = ok.groupby(["member_key", "band"]).size().reset_index(name="n")
+    best = counts.sort_values(["member_key", "n", "band"], ascending=[True, False, True])
+    return best.drop_duplicates("member_key").set_index("member_key")["band"]
+
+
+def selections(directory: Path) -> dict[str, pd.DataFrame]:
+    """The cluster and member rows of each thesis table, with derived columns added."""
+    cluster = read_table(directory / "cluster.fits")
+    member = read_table(directory / "member.fits")
+    band = most_frequent_band(read_table(directory / "spectrum.fits"))
+    cluster["rv_flag_text"] = cluster["rv_flag"].map(RV_FIT_TEXT)
+    member["band"] = member["member_key"].map(band).fillna("").to_numpy(object)
+    return {"table4-8_cluster_rv.fits": cluster[np.isfinite(cluster["rv"])],
+            "table4-9_member_rv.fits": member[member["rv_nobs"] > 0],
+            "table4-10_cluster_abundances.fits": cluster[cluster["n_flag12"] > 0],
+            "table4-11_member_abundances.fits": member[member["flag"] == 12]}
+
+
+def export(directory: str | Path, out: str | Path | None = None) -> dict[str, int]:
+    """Write the four thesis tables from ingest output ``directory`` into ``out``; rows per file."""
+    directory = Path(directory)
+    out = Path(out) if out is not None else directory / "paper"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    for name, frame in selections(directory).items():
+        table = thesis_table(frame, FILES[name][1])
+        table.write(out / name, format="fits", overwrite=True)
+        rows[name] = len(table)
+    return rows
