@@ -124,14 +124,14 @@ def test_defaults_lie_inside_every_allowed_range():
     assert config.validate(cfg, "defaults") is cfg
     ranged = {key for key, _ in config._leaves(cfg) if config._range_of(key)}
     assert {"members.prob_min", "crossmatch.radius_arcsec", "spectra.snr_min",
-            "montecarlo.n_draws", "montecarlo.clip_sigma", "galactic.orbit_draws"} <= ranged
+            "montecarlo.clip_sigma", "galactic.orbit_draws"} <= ranged
 
 
 @pytest.mark.parametrize("text, key, shown", [
     ("[members]\nprob_min = 2.0\n", "members.prob_min", "[0, 1)"),
     ("[crossmatch]\nradius_arcsec = -3.5\n", "crossmatch.radius_arcsec", "(0, 60]"),
     ("[spectra]\nsnr_min = -1\n", "spectra.snr_min", ">= 0"),
-    ("[montecarlo]\nn_draws = 0\n", "montecarlo.n_draws", "[10, "),
+    ("[montecarlo]\nmin_fit_stars = 0\n", "montecarlo.min_fit_stars", ">= 2"),
     ("[montecarlo]\nclip_sigma = -2\n", "montecarlo.clip_sigma", "> 0"),
     ("[galactic]\norbit_draws = 5\n", "galactic.orbit_draws", "[10, "),
     ("[galactic]\nsolar_motion_kms = [11.1, 1e9, 7.25]\n", "galactic.solar_motion_kms",
@@ -151,6 +151,6 @@ def test_a_config_dict_is_checked_too():
     from ingest.pipeline import _resolve_config
 
     cfg = config.load()
-    cfg["montecarlo"]["n_draws"] = 0
-    with pytest.raises(ConfigError, match="'montecarlo.n_draws' = 0"):
+    cfg["montecarlo"]["clip_sigma"] = 0.0
+    with pytest.raises(ConfigError, match="'montecarlo.clip_sigma' = 0.0"):
         _resolve_config(cfg)
