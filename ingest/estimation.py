@@ -9,9 +9,9 @@ closed form, the median as the root of the mixture CDF (safeguarded Newton,
 all clusters at once).  This takes seconds for ~7000 clusters and a million
 stars and is free of sampling noise.  tests/test_estimation.py checks it
 against Fu et al.'s recipe done literally (5000 draws per star, numpy
-statistics of the pooled draws).  The uncertainty of a cluster value is the sandwich
-standard error of the mixture median (``standard_error``), not std/sqrt(n) of
-the pooled draws, which counts measurement errors twice.
+statistics of the pooled draws).  The uncertainty of a cluster value is the
+sandwich standard error of the mixture median (``standard_error``), not
+std/sqrt(n) of the pooled draws, which counts measurement errors twice.
 
 FLAG=1 (RV members): stars whose RV lies within ``clip_sigma`` robust standard
 deviations (1.4826 x MAD of the candidates' RVs) of the pooled median of the kept
