@@ -1,8 +1,10 @@
 """Shared fixtures: the simulated demo catalogue, its ingest, and the real reference data."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -76,6 +78,23 @@ def demo_ingest(demo_sim, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo_ingest") / "out"
     run_ingest(**demo_ingest_arguments(demo_sim), out=out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def dachs_rd_columns() -> dict[str, list[list[str]]]:
+    """rd.xml's tables as DaCHS's own parser reads them (Debian's python3 with python3-gavo):
+    {table id: [[name, type, unit, ucd, description], ...] in rd order}; skip without DaCHS."""
+    from ingest.core import schema
+    from ingest.publication.instance import DACHS_PYTHON
+
+    probe = subprocess.run([DACHS_PYTHON, "-c", "import gavo"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("DaCHS (python3-gavo) is not installed; run bin/ocvo setup")
+    helper = Path(__file__).with_name("helpers") / "dachs_columns.py"
+    result = subprocess.run([DACHS_PYTHON, str(helper), str(schema.RD_PATH)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"DaCHS could not parse rd.xml:\n{result.stderr[-3000:]}"
+    return json.loads(result.stdout)
 
 
 def demo_ingest_arguments(sim: Path) -> dict:

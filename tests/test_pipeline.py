@@ -115,10 +115,27 @@ def test_demo_outputs_all_tables_and_a_complete_manifest(demo_ingest, demo_sim):
     members = demo_ingest_arguments(demo_sim)["members"]
     assert by_path[members.name]["sha256"] == manifest.sha256(members)
     assert by_path[members.name]["size"] == members.stat().st_size
-    assert record["config"]["montecarlo"]["n_draws"] == 5000
+    assert record["config"] == config_module.defaults()      # the whole effective config
     assert record["rejections"]["members_below_prob_min"] > 0
     assert set(record["stage_seconds"]) >= {"read", "crossmatch", "estimate", "galactic"}
     assert not [p for p in demo_ingest.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_manifest_records_the_configuration_the_run_used(fast_runs):
+    """Both runs (Python and command line) record FAST_CONFIG's settings and the seed
+    they were given, and the defaults for every setting the file leaves out, so a
+    run can be repeated from its manifest alone."""
+    defaults = config_module.defaults()
+    for run in fast_runs:
+        record = manifest.read(run)
+        used = record["config"]
+        assert record["seed"] == DEMO_SEED
+        assert used["rv_offsets"]["lamost-lrs"] == 4.7
+        assert (used["galactic"]["orbit_steps"], used["galactic"]["orbit_draws"]) == (201, 10)
+        for section in set(defaults) - {"rv_offsets", "galactic", "seed"}:
+            assert used[section] == defaults[section], section
+        changed = {k for k in defaults["galactic"] if used["galactic"][k] != defaults["galactic"][k]}
+        assert changed == {"orbit_steps", "orbit_draws"}
 
 
 def test_demo_cluster_rv_and_feh_pulls_against_truth(fast_runs, demo_sim):

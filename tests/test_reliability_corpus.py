@@ -29,8 +29,6 @@ from ingest.pipeline.s8_outputs import writers
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST_CONFIG = """
-[montecarlo]
-n_draws = 200
 [galactic]
 orbit_steps = 201
 orbit_draws = 10
@@ -304,7 +302,6 @@ CONFIG_CASES = [
     ("[crossmatch]\nradius_arcsec = 0.0\n", "crossmatch.radius_arcsec"),
     ("[spectra]\nsnr_min = -1.0\n", "spectra.snr_min"),
     ("[spectra]\nsnr_min = inf\n", "spectra.snr_min"),
-    ("[montecarlo]\nn_draws = 0\n", "montecarlo.n_draws"),
     ("[montecarlo]\nclip_sigma = 0.0\n", "montecarlo.clip_sigma"),
     ("[montecarlo]\nclip_sigma = nan\n", "montecarlo.clip_sigma"),
     ("[montecarlo]\nmin_fit_stars = 0\n", "montecarlo.min_fit_stars"),

@@ -3,7 +3,6 @@ one LRS zero-point choice, and the stellar-parameter source of each survey."""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -192,10 +191,3 @@ def test_file_with_lasp_columns_only_asks_for_lasp(tmp_path):
     path = write(table, tmp_path / "mrs.fits")
     error = pytest.raises(InputError, readers.read_spectra, path).value
     assert str(path) in str(error) and "parameter_source = 'lasp'" in str(error)
-
-
-def test_default_mrs_map_offers_both_sources():
-    with open(readers.COLMAP_DIR / "lamost-mrs.toml", "rb") as handle:
-        content = tomllib.load(handle)
-    assert content["spectra"]["parameter_source"] == "cnn"
-    assert set(content["parameter_sources"]) == {"cnn", "lasp"}

@@ -7,6 +7,7 @@ import pytest
 from astropy.io import fits
 
 from ingest.core import schema
+from ingest.pipeline.run import OUTPUT_TABLES
 from ingest.pipeline.s8_outputs.writers import TableError, read_table, write_table
 
 
@@ -20,17 +21,37 @@ def spectrum_frame() -> pd.DataFrame:
         "qc": ["ok", "bad_rv", "rv_flag"], "not_published": [1, 2, 3]})
 
 
-def test_header_carries_rd_metadata_in_rd_order(tmp_path):
+# DaCHS column type -> the FITS TFORM a DaCHS fitsTableGrammar reads back into it.
+FITS_FORM = {"smallint": "I", "integer": "J", "bigint": "K", "real": "E",
+             "double precision": "D", "text": "A"}
+
+
+def header_columns(header: fits.Header) -> list[list[str]]:
+    """[name, TFORM letter, unit, UCD, comment] of each FITS column, in order."""
+    return [[header[f"TTYPE{i}"], header[f"TFORM{i}"].lstrip("0123456789"),
+             header.get(f"TUNIT{i}", ""), header.get(f"TUCD{i}", ""), header.get(f"TCOMM{i}", "")]
+            for i in range(1, header["TFIELDS"] + 1)]
+
+
+def dachs_expected(columns: list[list[str]]) -> list[list[str]]:
+    return [[name, FITS_FORM[kind], unit, ucd, description]
+            for name, kind, unit, ucd, description in columns]
+
+
+def test_every_table_is_written_as_dachs_reads_rd_xml(tmp_path, dachs_rd_columns):
+    """Each output table, written from an empty frame, and the spectrum table with data
+    and an extra column: names in rd order, FITS types DaCHS maps to the declared
+    types, units, UCDs and descriptions exactly as DaCHS's own parser reads rd.xml."""
+    assert set(OUTPUT_TABLES) == set(dachs_rd_columns)
+    for name, columns in dachs_rd_columns.items():
+        frame = pd.DataFrame({column[0]: [] for column in columns})
+        header = fits.getheader(write_table(frame, name, tmp_path / f"{name}.fits"), 1)
+        assert header["EXTNAME"] == name.upper()
+        assert header_columns(header) == dachs_expected(columns), name
     path = write_table(spectrum_frame(), "spectrum", tmp_path / "spectrum.fits")
     header = fits.getheader(path, 1)
-    table = schema.table("spectrum")
-    assert header["EXTNAME"] == "SPECTRUM"
-    for i, column in enumerate(table.columns, start=1):
-        assert header[f"TTYPE{i}"] == column.name
-        assert header.get(f"TUNIT{i}", "") == column.unit
-        assert header[f"TUCD{i}"] == column.ucd
-        assert header[f"TCOMM{i}"] == column.description
-    assert header["TFIELDS"] == len(table.columns)       # extra column dropped
+    assert header_columns(header) == dachs_expected(dachs_rd_columns["spectrum"])
+    assert header["NAXIS2"] == 3
 
 
 def test_values_types_and_nulls_round_trip(tmp_path):

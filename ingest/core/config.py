@@ -30,7 +30,6 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "combine.rv_var_pvalue": (0, 1, False, False),
     "combine.rv_jitter_kms": (0, 100, True, True),
     "combine.rv_err_scale": (0, 100, False, True),
-    "montecarlo.n_draws": (10, 10**7, True, True),
     "montecarlo.clip_sigma": (0, INF, False, False),
     "montecarlo.min_fit_stars": (2, INF, True, False),
     "params_qc.teff_max": (0, 100_000, False, True),

@@ -7,11 +7,11 @@ here (``estimate``) evaluates the statistics of that mixture exactly — the
 limit of infinitely many draws — instead of drawing: the mean and variance in
 closed form, the median as the root of the mixture CDF (safeguarded Newton,
 all clusters at once).  This takes seconds for ~7000 clusters and a million
-stars and is free of sampling noise.  ``estimate_reference`` is the plain
-per-cluster implementation with explicit seeded draws; tests show both agree
-within Monte Carlo noise.  The uncertainty of a cluster value is the sandwich
-standard error of the mixture median (``standard_error``), not std/sqrt(n) of
-the pooled draws, which counts measurement errors twice.
+stars and is free of sampling noise.  tests/test_estimation.py checks it
+against Fu et al.'s recipe done literally (5000 draws per star, numpy
+statistics of the pooled draws).  The uncertainty of a cluster value is the
+sandwich standard error of the mixture median (``standard_error``), not
+std/sqrt(n) of the pooled draws, which counts measurement errors twice.
 
 FLAG=1 (RV members): stars whose RV lies within ``clip_sigma`` robust standard
 deviations (1.4826 x MAD of the candidates' RVs) of the pooled median of the kept
@@ -224,8 +224,7 @@ def _group_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.nd
 
 
 def rv_members(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, candidate: np.ndarray,
-               n_groups: int, clip_sigma: float, stats_of: Callable = pooled_stats
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               n_groups: int, clip_sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """FLAG=1 mask and each cluster's clip window [lo, hi], iterated to convergence.
 
     Each pass takes the centre m as the pooled median of the stars kept so far and the
@@ -239,7 +238,7 @@ def rv_members(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, candidate:
     g, x, s = group[idx], rv[idx], rv_err[idx]
     kept = np.ones(len(idx), dtype=bool)
     for _ in range(CLIP_MAX_ITER):
-        centre = stats_of(g[kept], x[kept], s[kept], n_groups)["median"]
+        centre = mixture_median(g[kept], x[kept], s[kept], n_groups)
         width = MAD_TO_SIGMA * _group_median(g, np.abs(x - centre[g]), n_groups)
         lo, hi = centre - clip_sigma * width, centre + clip_sigma * width
         new = (x >= lo[g]) & (x <= hi[g])
@@ -269,14 +268,13 @@ def star_flags(flag1: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, config: dict,
-             param_qc: ParamQC | None = None,
-             stats_of: Callable = pooled_stats) -> tuple[pd.DataFrame, pd.DataFrame]:
+             param_qc: ParamQC | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cluster RV and abundance estimates plus per-star FLAG and param_qc.
 
     ``stars`` is the per-star table of ``ingest.pipeline.s4_combine.combine`` (with teff,
     logg); ``cluster`` labels each star with its cluster in ``0..n_clusters-1``.
     Returns (cluster table with one row per label, star table with ``flag``
-    and ``param_qc``).  ``stats_of`` swaps in the reference statistics.
+    and ``param_qc``).
     """
     mc = config["montecarlo"]
     cluster = np.asarray(cluster, dtype=np.int64)
@@ -287,13 +285,13 @@ def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, config: 
     if mc["exclude_rv_variable"]:
         candidate = has_rv & (stars["rv_var_flag"].to_numpy() == 0)
     flag1, clip_lo, clip_hi = rv_members(cluster, rv, rv_err, candidate, n_clusters,
-                                         mc["clip_sigma"], stats_of)
+                                         mc["clip_sigma"])
     labels = quality_labels(stars, config, param_qc)
     flag = star_flags(flag1, labels)
 
     out = {"n_all": np.bincount(cluster[has_rv], minlength=n_clusters)}
     idx = np.flatnonzero(flag1)
-    rv_stats = stats_of(cluster[idx], rv[idx], rv_err[idx], n_clusters)
+    rv_stats = pooled_stats(cluster[idx], rv[idx], rv_err[idx], n_clusters)
     fit_flag, fit_mu, fit_sigma = gaussian_fits(cluster[idx], rv[idx], rv_err[idx], rv_stats,
                                                 mc["min_fit_stars"], clip_lo, clip_hi)
     out.update(rv=rv_stats["median"], rv_mean=rv_stats["mean"], rv_std=rv_stats["std"],
@@ -305,36 +303,10 @@ def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, config: 
         value = stars[par].to_numpy(np.float64)
         error = stars[par + "_err"].to_numpy(np.float64)
         idx = np.flatnonzero(flag12 & usable(value, error))
-        st = stats_of(cluster[idx], value[idx], error[idx], n_clusters)
+        st = pooled_stats(cluster[idx], value[idx], error[idx], n_clusters)
         out.update({par: st["median"], par + "_mean": st["mean"], par + "_std": st["std"],
                     par + "_err": st["err"], par + "_num": st["n"]})
     out["n_flag12"] = np.bincount(cluster[flag12], minlength=n_clusters)
     star_table = pd.DataFrame({"flag": flag, "param_qc": labels}, index=stars.index)
     return pd.DataFrame(out), star_table
 
-
-def reference_stats(seed: int, n_draws: int) -> Callable:
-    """Plain per-cluster statistics from explicit draws (the Fu et al. recipe, for tests)."""
-    def stats_of(group: np.ndarray, x: np.ndarray, s: np.ndarray,
-                 n_groups: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(seed)
-        result = {k: np.full(n_groups, np.nan) for k in ("median", "mean", "std", "err")}
-        result["n"] = np.bincount(group, minlength=n_groups)
-        for c in np.flatnonzero(result["n"]):
-            members = group == c
-            draws = rng.normal(x[members, None], s[members, None],
-                               size=(members.sum(), n_draws)).ravel()
-            result["median"][c] = np.median(draws)
-            result["mean"][c] = draws.mean()
-            result["std"][c] = draws.std()
-        result["err"] = standard_error(group, x, s, n_groups, result["median"])
-        return result
-    return stats_of
-
-
-def estimate_reference(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int,
-                       config: dict, seed: int,
-                       param_qc: ParamQC | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``estimate`` with every statistic taken from ``n_draws`` explicit seeded draws per star."""
-    stats_of = reference_stats(seed, config["montecarlo"]["n_draws"])
-    return estimate(stars, cluster, n_clusters, config, param_qc, stats_of)
