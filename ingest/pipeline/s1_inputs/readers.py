@@ -29,6 +29,7 @@ from astropy.table import Table
 
 from ingest.pipeline.s1_inputs import sanity
 from ingest.core.errors import InputError
+from ingest.core.vocabulary import XFE
 
 from ingest.core.paths import COLMAP_DIR
 CATALOGUES = ("hunt2024", "hunt2023", "cg20")
@@ -43,9 +44,7 @@ MAP_SCALARS = frozenset({"survey", "gaia_release"})
 MAP_TABLES = frozenset({"clusters", "members", "spectra", "parameter_sources", "literature"})
 PARAMETER_SOURCE_KEY = "parameter_source"   # in [spectra]: which [parameter_sources.X] applies
 
-ABUNDANCES = ("c_fe", "n_fe", "o_fe", "mg_fe", "al_fe", "si_fe", "s_fe", "ca_fe",
-              "ti_fe", "cr_fe", "ni_fe", "cu_fe")
-SPECTRUM_PARAMETERS = ("rv", "teff", "logg", "feh", "m_h", "alpha_m", "vsini") + ABUNDANCES
+SPECTRUM_PARAMETERS = ("rv", "teff", "logg", "feh", "m_h", "alpha_m", "vsini") + XFE
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "clusters": ("cluster", "mc_id", "ra", "dec", "glon", "glat", "r50", "n_members",
