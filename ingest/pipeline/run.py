@@ -9,11 +9,9 @@ half-written directory and never damages a previous result.
 """
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import sys
-import tempfile
 import time
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -30,6 +28,7 @@ from ingest.core import manifest
 from ingest.pipeline.s8_outputs import outdir, writers
 from ingest.pipeline.s4_combine import combine
 from ingest.core.errors import CatalogueError, InputError
+from ingest.core.files import replace_directory
 from ingest.core.vocabulary import MEMBER_FLAGS, TABLES
 
 SpectraArg = Path | str | tuple[Path | str, str | Path | None]
@@ -356,19 +355,11 @@ def staged_output(out: Path, tmp: Path | None = None) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.rename(out, old / out.name)
     try:
-        os.rename(tmp, out)
+        replace_directory(tmp, out)
     except OSError:
-        if old is not None:
-            os.rename(old / out.name, out)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _input_records(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],

@@ -2,9 +2,7 @@
 'this is simulated' labelling of every file the simulator writes."""
 from __future__ import annotations
 
-import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ FILES = {
     "readme": "README.txt",
 }
 
+# Versions recorded in simulation.json: the packages the simulator computes with.
+VERSIONED_PACKAGES = ("numpy", "astropy", "pandas")
 NAME = "S24"
 MAS_YR = "mas/yr"
 
@@ -124,23 +124,6 @@ def open_writer(directory: Path, kind: str, columns: list[ColumnSpec], preset: s
     """A streaming writer for one of the simulator's FITS products."""
     return FitsTableWriter(directory / FILES[kind], columns, header_cards(kind, preset, seed),
                            extname=kind.upper())
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def package_versions() -> dict[str, str]:
-    import astropy
-    import numpy
-    import pandas
-
-    return {"python": sys.version.split()[0], "numpy": numpy.__version__,
-            "astropy": astropy.__version__, "pandas": pandas.__version__}
 
 
 def write_json(path: Path, content: dict[str, Any]) -> None:

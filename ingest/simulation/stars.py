@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ingest.simulation.clusters import KMS_PER_MASYR_KPC
+from ingest.core.constants import KMS_PER_MASYR_KPC
 from ingest.simulation.galaxy import salaris_mh
 from ingest.core.vocabulary import ELEMENTS, XFE
 
