@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.core import config as config_module
-from ingest.pipeline.s4_combine import ABUNDANCES
+from ingest.core.vocabulary import ABUNDANCES
 from ingest.pipeline.s5_estimate import estimate, usable
 from tests.helpers.monte_carlo import FU_DRAWS, pooled_draws
 

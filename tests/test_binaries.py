@@ -8,7 +8,6 @@ from astropy.table import Table
 
 from ingest.pipeline.s7_products import binaries
 from ingest.core import config
-from ingest.pipeline.s1_inputs import readers
 from ingest.core import schema
 
 # NGC 869 / NGC 884: Hunt & Reffert 2023 position, pm, distance; RV from the thesis

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ingest.core import config
-from ingest.pipeline.s4_combine import ABUNDANCES
+from ingest.core.vocabulary import ABUNDANCES
 from ingest.core.config import ConfigError
 from ingest.pipeline.s2_crossmatch import match
 from ingest.pipeline.s5_estimate import estimate

@@ -8,7 +8,7 @@ from scipy import optimize, stats
 
 from ingest.core import config as config_module
 from ingest.pipeline import s5_estimate as estimation
-from ingest.pipeline.s4_combine import ABUNDANCES
+from ingest.core.vocabulary import ABUNDANCES
 from ingest.pipeline.s5_estimate import (RV_FLAG_FEW, RV_FLAG_NONE, RV_FLAG_OK, RV_FLAG_SINGLE,
                                estimate, mixture_median, mixture_moments)
 from helpers.monte_carlo import FU_DRAWS, brute_force_stats

@@ -20,7 +20,8 @@ from ingest.cli.commands import ingest as ingest_command
 from ingest.pipeline.s2_crossmatch import match
 from ingest.core.errors import InputError
 from ingest.pipeline.s5_estimate import estimate
-from ingest.pipeline.run import OUTPUT_TABLES, run_ingest, staged_output
+from ingest.core.vocabulary import TABLES
+from ingest.pipeline.run import run_ingest, staged_output
 
 # Orbits dominate the run time and are not what these tests check: few, short orbits.
 # LRS RVs sit 4.7 km/s below the truth (the Gaia scale); the offset puts them on it.
@@ -107,7 +108,7 @@ def demo_stages(demo_sim) -> dict:
 
 def test_demo_outputs_all_tables_and_a_complete_manifest(demo_ingest, demo_sim):
     record = manifest.read(demo_ingest)
-    for name in OUTPUT_TABLES:
+    for name in TABLES:
         assert len(writers.read_table(demo_ingest / f"{name}.fits")) == record["row_counts"][name]
     assert record["simulated_input"] is True
     assert {"python", "numpy", "astropy", "scipy", "pandas", "galpy"} <= set(record["versions"])
@@ -155,7 +156,7 @@ def test_demo_cluster_rv_and_feh_pulls_against_truth(fast_runs, demo_sim):
 
 def test_same_inputs_and_seed_give_identical_tables(fast_runs):
     first, second = fast_runs
-    for name in OUTPUT_TABLES:
+    for name in TABLES:
         assert (first / f"{name}.fits").read_bytes() == (second / f"{name}.fits").read_bytes(), name
 
 
@@ -265,7 +266,7 @@ def test_summary_fits_one_screen_and_names_every_rejection_reason():
 
     rejections = {f"reason_{i:02d}": 100 - i for i in range(20)} | {"never": 0}
     text = format_summary({
-        "out": "/x/out", "row_counts": {name: 10 for name in OUTPUT_TABLES},
+        "out": "/x/out", "row_counts": {name: 10 for name in TABLES},
         "clusters_with_rv": 9, "clusters_good_flag12": 4, "good_min_flag12": 3,
         "stars_by_flag": {"0": 1, "1": 2, "12": 7}, "rv_variable_stars": 1,
         "surveys": {"lamost-lrs": {"spectra": 5, "declared": True, "rv_offset_kms": 4.7,

@@ -26,6 +26,7 @@ from ingest import cli
 from ingest.core import manifest
 from ingest.pipeline import run as pipeline
 from ingest.pipeline.s8_outputs import writers
+from ingest.core.vocabulary import TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST_CONFIG = """
@@ -155,7 +156,7 @@ def earlier_output(out: Path) -> None:
     """What an earlier ingest left: its tables and manifest (and figures, if drawn)."""
     out.mkdir(parents=True)
     outputs = {}
-    for name in pipeline.OUTPUT_TABLES:
+    for name in TABLES:
         (out / f"{name}.fits").write_bytes(b"earlier " + name.encode())
         outputs[name] = {"file": f"{name}.fits", "rows": 1, "sha256": "0"}
     manifest.write({"format": "ocvo-ingest-manifest/1", "outputs": outputs}, out / "manifest.json")

@@ -2,7 +2,6 @@
 no zero-point offset, and cluster RVs that recover the injected truth."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ingest.core import config as config_module

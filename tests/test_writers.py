@@ -7,7 +7,7 @@ import pytest
 from astropy.io import fits
 
 from ingest.core import schema
-from ingest.pipeline.run import OUTPUT_TABLES
+from ingest.core.vocabulary import TABLES
 from ingest.pipeline.s8_outputs.writers import TableError, read_table, write_table
 
 
@@ -42,7 +42,7 @@ def test_every_table_is_written_as_dachs_reads_rd_xml(tmp_path, dachs_rd_columns
     """Each output table, written from an empty frame, and the spectrum table with data
     and an extra column: names in rd order, FITS types DaCHS maps to the declared
     types, units, UCDs and descriptions exactly as DaCHS's own parser reads rd.xml."""
-    assert set(OUTPUT_TABLES) == set(dachs_rd_columns)
+    assert set(TABLES) == set(dachs_rd_columns)
     for name, columns in dachs_rd_columns.items():
         frame = pd.DataFrame({column[0]: [] for column in columns})
         header = fits.getheader(write_table(frame, name, tmp_path / f"{name}.fits"), 1)

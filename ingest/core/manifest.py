@@ -38,10 +38,10 @@ def input_record(role: str, path: str | Path, **extra: Any) -> dict[str, Any]:
     return record
 
 
-def versions() -> dict[str, str | None]:
+def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
     """Python and the scientific packages whose versions can change the outputs."""
     found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in packages:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -5,7 +5,9 @@ type, unit, UCD, description).  The ingest writers and the publish
 validator read it through this module, so the FITS files and the database
 tables can never disagree.  DaCHS ``LOOP`` elements with ``csvItems`` (used
 for the repetitive abundance and orbit columns) are expanded here with the
-same macro rules DaCHS applies (``\\name`` and the ``\\+`` glue).
+same macro rules DaCHS applies (``\\name`` and the ``\\+`` glue); their
+``csvItems`` may use the RD's own ``macDef`` macros (the abundance rows that
+the cluster and the member table share).
 """
 from __future__ import annotations
 
@@ -90,10 +92,11 @@ def _expand(text: str, macros: dict[str, str]) -> str:
     return _MACRO.sub(substitute, text.replace("\\+", "\x00")).replace("\x00", "")
 
 
-def _loop_rows(loop: ET.Element) -> list[dict[str, str]]:
+def _loop_rows(loop: ET.Element, rd_macros: dict[str, str]) -> list[dict[str, str]]:
     source = loop.findtext("csvItems")
     if source is None:
         raise ValueError("rd.xml: only LOOP with csvItems is supported by ingest.core.schema")
+    source = _expand(source, rd_macros)
     lines = "\n".join(line.strip() for line in source.strip().splitlines())
     return [
         {k.strip(): (v or "").strip() for k, v in row.items()}
@@ -122,14 +125,14 @@ def _column(element: ET.Element, macros: dict[str, str]) -> Column:
     )
 
 
-def _columns(table: ET.Element) -> list[Column]:
+def _columns(table: ET.Element, rd_macros: dict[str, str]) -> list[Column]:
     columns: list[Column] = []
     for child in table:
         if child.tag == "column":
             columns.append(_column(child, {}))
         elif child.tag == "LOOP":
             events = child.find("events")
-            for macros in _loop_rows(child):
+            for macros in _loop_rows(child, rd_macros):
                 columns.extend(_column(c, macros) for c in events.iter("column"))
     return columns
 
@@ -138,13 +141,14 @@ def _columns(table: ET.Element) -> list[Column]:
 def load_tables(rd_path: Path = RD_PATH) -> dict[str, Table]:
     """All tables of the RD, keyed by table id."""
     root = ET.parse(rd_path).getroot()
+    rd_macros = {m.get("name"): m.text or "" for m in root.findall("macDef")}
     tables = {}
     for element in root.iter("table"):
         name = element.get("id")
         description = " ".join(_expand(
             element.findtext("meta[@name='description']") or "", _PUBLICATION_MACROS).split())
         primary = tuple(p.strip() for p in element.get("primary", "").split(",") if p.strip())
-        tables[name] = Table(name, description, primary, tuple(_columns(element)))
+        tables[name] = Table(name, description, primary, tuple(_columns(element, rd_macros)))
     return tables
 
 

@@ -9,11 +9,9 @@ half-written directory and never damages a previous result.
 """
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import sys
-import tempfile
 import time
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -30,14 +28,14 @@ from ingest.core import manifest
 from ingest.pipeline.s8_outputs import outdir, writers
 from ingest.pipeline.s4_combine import combine
 from ingest.core.errors import CatalogueError, InputError
+from ingest.core.files import replace_directory
+from ingest.core.vocabulary import MEMBER_FLAGS, TABLES
 
 SpectraArg = Path | str | tuple[Path | str, str | Path | None]
 LiteratureArg = tuple[str, Path | str, Path | str | None]
 
 STAGES = ("read", "crossmatch", "spectrum_qc", "combine", "estimate", "galactic",
           "gradients", "literature", "binaries", "write")
-OUTPUT_TABLES = ("cluster", "member", "spectrum", "gradient", "lit_comparison",
-                 "lit_summary", "binary_candidate")
 CLUSTER_FROM_CATALOGUE = ("mc_id", "ra", "dec", "glon", "glat", "r50", "pmra", "s_pmra",
                           "pmdec", "s_pmdec", "plx", "s_plx", "dist16", "dist50", "dist84",
                           "logage50", "av50", "rv_lit", "rv_lit_err", "n_rv_lit")
@@ -357,19 +355,11 @@ def staged_output(out: Path, tmp: Path | None = None) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.rename(out, old / out.name)
     try:
-        os.rename(tmp, out)
+        replace_directory(tmp, out)
     except OSError:
-        if old is not None:
-            os.rename(old / out.name, out)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _input_records(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
@@ -397,7 +387,7 @@ def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
         "clusters_with_rv": int(np.isfinite(cluster["rv"].to_numpy(float)).sum()),
         "clusters_good_flag12": int((cluster["n_flag12"] >= good).sum()),
         "good_min_flag12": good,
-        "stars_by_flag": {str(f): int(flags.get(f, 0)) for f in (0, 1, 12)},
+        "stars_by_flag": {str(f): int(flags.get(f, 0)) for f in MEMBER_FLAGS},
         "rv_variable_stars": int(member["rv_var_flag"].sum()),
         "rejections": dict(sorted(rejections.items())),
         "surveys": surveys,
@@ -611,7 +601,7 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
                   **products}
         with clock.stage("write"), staged_output(out, staging) as tmp:
             outputs = {}
-            for name in OUTPUT_TABLES:
+            for name in TABLES:
                 path = writers.write_table(tables[name], name, tmp / f"{name}.fits")
                 outputs[name] = manifest.output_record(path, len(tables[name]))
             summary = summarise(tables, rejections, cfg, surveys)

@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-XFE = ("c_fe", "n_fe", "o_fe", "mg_fe", "al_fe", "si_fe", "s_fe",
-       "ca_fe", "ti_fe", "cr_fe", "ni_fe", "cu_fe")
-ABUNDANCES = ("fe_h", "m_h", "alpha_m") + XFE
+from ingest.core.vocabulary import ABUNDANCES
+
 PARAMS = ("rv", "teff", "logg", "vsini") + ABUNDANCES
 
 MAX_ERR_SCALE = 10.0   # calibrated RV error scales stop here (errors 10x too small)

@@ -33,14 +33,15 @@ from scipy import optimize
 from scipy.stats import kstest
 from scipy.special import ndtr
 
-from ingest.pipeline.s4_combine import ABUNDANCES, group_sum
+from ingest.core.vocabulary import ABUNDANCES, FLAG_NOT_USED, FLAG_RELIABLE, FLAG_RV_MEMBER
+from ingest.core.vocabulary import (RV_FLAG_FAILED, RV_FLAG_FEW, RV_FLAG_NONE, RV_FLAG_OK,
+                                    RV_FLAG_REJECTED, RV_FLAG_SINGLE)
+from ingest.pipeline.s4_combine import group_sum
 
 MEDIAN_EPS = 1e-9      # the median is the middle of CDF in [1/2 - eps, 1/2 + eps]
 MAD_TO_SIGMA = 1.4826  # sigma of a Gaussian = 1.4826 x its median absolute deviation
 CLIP_MAX_ITER = 50     # the iterated clip stops here if the member set still changes
 FIT_REJECT_P = 1e-3    # KS p-value below which the fitted Gaussian is rejected (rv_flag 4)
-RV_FLAG_OK, RV_FLAG_FAILED, RV_FLAG_FEW, RV_FLAG_SINGLE, RV_FLAG_NONE = 0, 1, 2, 3, -1
-RV_FLAG_REJECTED = 4
 
 ParamQC = Callable[[np.ndarray, np.ndarray, dict, np.ndarray | None], np.ndarray]
 
@@ -262,8 +263,8 @@ def quality_labels(stars: pd.DataFrame, config: dict, param_qc: ParamQC | None) 
 
 def star_flags(flag1: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Fu et al. FLAG per star: 0, 1 (RV member) or 12 (RV member whose parameters passed QC)."""
-    flag = np.where(flag1, 1, 0).astype(np.int16)
-    flag[flag1 & (labels == "ok")] = 12
+    flag = np.where(flag1, FLAG_RV_MEMBER, FLAG_NOT_USED).astype(np.int16)
+    flag[flag1 & (labels == "ok")] = FLAG_RELIABLE
     return flag
 
 
@@ -298,7 +299,7 @@ def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, config: 
                rv_err=rv_stats["err"], n_flag1=rv_stats["n"], rv_flag=fit_flag,
                rv_fit_mu=fit_mu, rv_fit_sigma=fit_sigma, rv_clip_lo=clip_lo,
                rv_clip_hi=clip_hi)
-    flag12 = flag == 12
+    flag12 = flag == FLAG_RELIABLE
     for par in ABUNDANCES:
         value = stars[par].to_numpy(np.float64)
         error = stars[par + "_err"].to_numpy(np.float64)

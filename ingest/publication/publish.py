@@ -47,6 +47,7 @@ from pathlib import Path
 from ingest.core import manifest as ingest_manifest
 from ingest.core import schema
 from ingest.core.errors import PublishError, ServiceError
+from ingest.core.files import replace_directory
 from ingest.publication.instance import RD_ID, Instance
 
 
@@ -253,14 +254,10 @@ def _swap_in(staging: Path, data: Path) -> None:
 
     Figures drawn into data/ while the staging ran (the demo's previews) are
     carried over from the replaced directory before it is removed."""
-    old = data.with_name("data.old")
+    old = data.with_name("data.old")       # the name _clean_after_kill looks for
     shutil.rmtree(old, ignore_errors=True)
-    if data.exists():
-        data.rename(old)
-    staging.rename(data)
-    if old.exists():
-        _carry_over_foreign_figures(old, data)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_directory(staging, data, parking=old,
+                      before_removal=lambda parked: _carry_over_foreign_figures(parked, data))
 
 
 def _create_tables(instance: Instance, tables: list[TableFile], scratch: Path) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ingest.core import manifest
+from ingest.core.files import replace_directory
 from ingest.simulation import output, variants
 from ingest.simulation.clusters import add_structure, hunt_cluster_table
 from ingest.simulation.field import FieldOutput, simulate_field
@@ -132,8 +134,9 @@ def _write_products(p: Preset, model: dict, seed: int, directory: Path, progress
         "simulated": True, "preset": p.name, "seed": seed, "counts": counts,
         "files": {key: name for key, name in output.FILES.items()},
         "cluster_catalogue": None if catalogue is None else
-        {"name": Path(catalogue).name, "sha256": output.file_sha256(Path(catalogue))},
-        "preset_config": describe(p), "model": model, "versions": output.package_versions(),
+        {"name": Path(catalogue).name, "sha256": manifest.sha256(Path(catalogue))},
+        "preset_config": describe(p), "model": model,
+        "versions": manifest.versions(output.VERSIONED_PACKAGES),
     }
     if member_variant != "hunt2024":     # absent by default: default products stay unchanged
         summary["member_variant"] = {"name": member_variant, "files": variants.write_variant(
@@ -152,17 +155,6 @@ def _check_target(out: Path) -> None:
     if not out.is_dir() or (any(out.iterdir()) and not (out / output.FILES["simulation"]).is_file()):
         raise InputError(out, "exists and is neither empty nor a simulator output directory; "
                          "choose another --out")
-
-
-def _replace_directory(staging: Path, out: Path) -> None:
-    """Move the finished staging directory to ``out``; an old simulation there is replaced."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old)
-    else:
-        staging.rename(out)
 
 
 def _model_with(spectra_options: dict[str, Any] | None) -> dict[str, Any]:
@@ -203,7 +195,7 @@ def simulate(preset: str, seed: int, out: Path, progress: bool = True,
         summary = _write_products(p, _model_with(spectra_options), int(seed), staging, progress,
                                   None if cluster_catalogue is None else Path(cluster_catalogue),
                                   member_variant)
-        _replace_directory(staging, out)
+        replace_directory(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ingest.core.constants import KMS_PER_MASYR_KPC
 from ingest.simulation.presets import Preset
 
-KMS_PER_MASYR_KPC = 4.740470463  # km/s for 1 mas/yr at 1 kpc
 
 
 def cluster_names(n: int) -> np.ndarray:

@@ -11,7 +11,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ingest.simulation.presets import ELEMENTS, Preset
+from ingest.core.vocabulary import XFE
+from ingest.simulation.presets import Preset
 from ingest.simulation.spectra import lrs_rows, mrs_rows, prepare_stars
 from ingest.simulation.stars import KIND_CONTAMINANT, KIND_MEMBER, cluster_stars
 
@@ -57,7 +58,7 @@ def _truth_rows(stars: dict, keep: np.ndarray, c: Mapping[str, Any], n_mrs: np.n
         "has_gaia_id_in_spectra": stars["has_id_mrs"][keep], "has_gaia_id_in_lrs": stars["has_id_lrs"][keep],
     }
     for name in ("prob", "ra", "dec", "pmra", "pmdec", "dist_pc", "rv", "teff", "logg", "fe_h", "m_h",
-                 "alpha_m", "vsini", "is_binary", "binary_k", "gp_id", *[f"{e}_fe" for e in ELEMENTS]):
+                 "alpha_m", "vsini", "is_binary", "binary_k", "gp_id", *XFE):
         rows[name] = stars[name][keep]
     return rows
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.simulation import binary_pairs
-from ingest.simulation.presets import ELEMENTS
+from ingest.core.vocabulary import ELEMENTS
 
 
 def galactocentric_frame(galaxy: dict[str, Any]):

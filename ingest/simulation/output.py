@@ -2,15 +2,13 @@
 'this is simulated' labelling of every file the simulator writes."""
 from __future__ import annotations
 
-import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from ingest.core.fitsstream import ColumnSpec, FitsTableWriter
 
-from ingest.simulation.presets import ELEMENTS
+from ingest.core.vocabulary import ABUNDANCES, XFE
 
 FILES = {
     "clusters": "hunt2024_clusters.fits",
@@ -25,6 +23,8 @@ FILES = {
     "readme": "README.txt",
 }
 
+# Versions recorded in simulation.json: the packages the simulator computes with.
+VERSIONED_PACKAGES = ("numpy", "astropy", "pandas")
 NAME = "S24"
 MAS_YR = "mas/yr"
 
@@ -63,7 +63,7 @@ MRS_COLUMNS: list[ColumnSpec] = [
     *_with_errors(["teff_lasp"], "K"), *_with_errors(["logg_lasp", "feh_lasp"], ""),
     *_with_errors(["vsini_lasp"], "km/s"),
     *_with_errors(["teff_cnn"], "K"), *_with_errors(["logg_cnn", "feh_cnn", "m_h_cnn", "alpha_m_cnn"], ""),
-    *_with_errors([f"{e}_fe" for e in ELEMENTS], ""),
+    *_with_errors(list(XFE), ""),
 ]
 
 LRS_COLUMNS: list[ColumnSpec] = [
@@ -74,11 +74,10 @@ LRS_COLUMNS: list[ColumnSpec] = [
     ("class", "S8", ""), ("subclass", "S4", ""),
 ]
 
-_ABUNDANCES = ["fe_h", "m_h", "alpha_m"] + [f"{e}_fe" for e in ELEMENTS]
 
 TRUTH_CLUSTER_COLUMNS: list[ColumnSpec] = [
     ("Name", NAME, ""), ("ra", "f8", "deg"), ("dec", "f8", "deg"),
-    ("rv", "f8", "km/s"), ("sigma_int", "f8", "km/s"), *[(a, "f8", "") for a in _ABUNDANCES],
+    ("rv", "f8", "km/s"), ("sigma_int", "f8", "km/s"), *[(a, "f8", "") for a in ABUNDANCES],
     ("dist_pc", "f8", "pc"), ("logage", "f8", ""), ("av", "f8", "mag"),
     ("pmra", "f8", MAS_YR), ("pmdec", "f8", MAS_YR),
     ("x", "f8", "kpc"), ("y", "f8", "kpc"), ("z", "f8", "kpc"), ("r_gc", "f8", "kpc"), ("z_gc", "f8", "kpc"),
@@ -91,7 +90,7 @@ TRUTH_STAR_COLUMNS: list[ColumnSpec] = [
     ("in_member_table", bool, ""), ("prob", "f4", ""), ("ra", "f8", "deg"), ("dec", "f8", "deg"),
     ("pmra", "f8", MAS_YR), ("pmdec", "f8", MAS_YR), ("dist_pc", "f8", "pc"), ("Gmag", "f4", "mag"),
     ("rv", "f8", "km/s"), ("teff", "f4", "K"), ("logg", "f4", ""),
-    *[(a, "f4", "") for a in _ABUNDANCES], ("vsini", "f4", "km/s"),
+    *[(a, "f4", "") for a in ABUNDANCES], ("vsini", "f4", "km/s"),
     ("is_binary", bool, ""), ("binary_k", "f4", "km/s"), ("is_cool_dwarf", bool, ""),
     ("logg_bias", "f4", ""), ("feh_bias", "f4", ""),
     ("uid", "S16", ""), ("gp_id", "i8", ""), ("n_spectra", "i4", ""), ("n_lrs", "i4", ""),
@@ -125,23 +124,6 @@ def open_writer(directory: Path, kind: str, columns: list[ColumnSpec], preset: s
     """A streaming writer for one of the simulator's FITS products."""
     return FitsTableWriter(directory / FILES[kind], columns, header_cards(kind, preset, seed),
                            extname=kind.upper())
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def package_versions() -> dict[str, str]:
-    import astropy
-    import numpy
-    import pandas
-
-    return {"python": sys.version.split()[0], "numpy": numpy.__version__,
-            "astropy": astropy.__version__, "pandas": pandas.__version__}
 
 
 def write_json(path: Path, content: dict[str, Any]) -> None:

@@ -9,8 +9,6 @@ import copy
 from dataclasses import asdict, dataclass
 from typing import Any
 
-ELEMENTS = ("c", "n", "o", "mg", "al", "si", "s", "ca", "ti", "cr", "ni", "cu")
-
 
 @dataclass(frozen=True)
 class Preset:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.simulation.presets import ELEMENTS
+from ingest.core.vocabulary import ELEMENTS
 from ingest.simulation.stars import IDS_PER_CLUSTER, KIND_CONTAMINANT, KIND_MEMBER, KIND_NEIGHBOUR
 
 MJD_J2016 = 57388.5          # J2016.0, the Gaia DR3 reference epoch

@@ -14,9 +14,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ingest.simulation.clusters import KMS_PER_MASYR_KPC
+from ingest.core.constants import KMS_PER_MASYR_KPC
 from ingest.simulation.galaxy import salaris_mh
-from ingest.simulation.presets import ELEMENTS
+from ingest.core.vocabulary import ELEMENTS, XFE
 
 KIND_MEMBER, KIND_CONTAMINANT, KIND_FIELD, KIND_NEIGHBOUR = 0, 1, 2, 3
 SOURCE_ID_BASE = 1_000_000_000_000_000
@@ -141,7 +141,7 @@ def _members(c: Mapping[str, Any], n: int, model: dict[str, Any], rng: np.random
 
 
 def _abundance_names() -> list[str]:
-    return ["fe_h", "alpha_m"] + [f"{e}_fe" for e in ELEMENTS]
+    return ["fe_h", "alpha_m", *XFE]
 
 
 def _field_parameters(n: int, model: dict[str, Any], rng: np.random.Generator) -> dict:

@@ -1,6 +1,6 @@
 """Print every table's columns as DaCHS itself parses rd.xml (run with Debian's python3).
 
-Only the <table> elements are handed to DaCHS, without their <mixin>s:
+Only the <table> and <macDef> elements are handed to DaCHS, without the tables' <mixin>s:
 services, data elements and mixins (which resolve //scs and so open a
 database connection) need a running instance; columns do not.
 """
@@ -12,7 +12,7 @@ from gavo import base, rscdesc
 
 root = ET.parse(sys.argv[1]).getroot()
 for child in list(root):
-    if child.tag != "table":
+    if child.tag not in ("table", "macDef"):
         root.remove(child)
 for table in root.iter("table"):
     for mixin in table.findall("mixin"):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+import erfa
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -29,6 +30,7 @@ from astropy.table import Table
 
 from ingest.pipeline.s1_inputs import sanity
 from ingest.core.errors import InputError
+from ingest.core.vocabulary import XFE
 
 from ingest.core.paths import COLMAP_DIR
 CATALOGUES = ("hunt2024", "hunt2023", "cg20")
@@ -43,9 +45,7 @@ MAP_SCALARS = frozenset({"survey", "gaia_release"})
 MAP_TABLES = frozenset({"clusters", "members", "spectra", "parameter_sources", "literature"})
 PARAMETER_SOURCE_KEY = "parameter_source"   # in [spectra]: which [parameter_sources.X] applies
 
-ABUNDANCES = ("c_fe", "n_fe", "o_fe", "mg_fe", "al_fe", "si_fe", "s_fe", "ca_fe",
-              "ti_fe", "cr_fe", "ni_fe", "cu_fe")
-SPECTRUM_PARAMETERS = ("rv", "teff", "logg", "feh", "m_h", "alpha_m", "vsini") + ABUNDANCES
+SPECTRUM_PARAMETERS = ("rv", "teff", "logg", "feh", "m_h", "alpha_m", "vsini") + XFE
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "clusters": ("cluster", "mc_id", "ra", "dec", "glon", "glat", "r50", "n_members",
@@ -478,8 +478,13 @@ def _integer_values(column, path: Path, name: str) -> pd.Series:
     return pd.Series(pd.arrays.IntegerArray(np.where(finite, floats, 0).astype(np.int64), ~finite))
 
 
+MJD_ZERO_JD = 2400000.5
+
+
 def _julian_year_from_mjd(mjd: np.ndarray) -> np.ndarray:
-    return 2000.0 + (mjd - 51544.5) / 365.25
+    """ERFA's epj, the routine behind astropy's ``Time.jyear``: the same bits, without
+    building a ``Time`` (for ten million epochs 0.2 s instead of 18 s)."""
+    return erfa.epj(MJD_ZERO_JD, mjd)
 
 
 def _epoch_values(column, path: Path, name: str) -> np.ndarray:
@@ -490,8 +495,8 @@ def _epoch_values(column, path: Path, name: str) -> np.ndarray:
         if parsed.isna().any():
             raise InputError(path, "expected ISO dates (YYYY-MM-DD), found "
                                    f"{unique[np.flatnonzero(parsed.isna())[0]]!r}", column=name)
-        days = (parsed - pd.Timestamp("2000-01-01T12:00")) / pd.Timedelta(days=1)
-        years = np.append(2000.0 + days.to_numpy(float) / 365.25, np.nan)
+        mjd = (parsed - pd.Timestamp("1858-11-17")) / pd.Timedelta(days=1)
+        years = np.append(_julian_year_from_mjd(mjd.to_numpy(float)), np.nan)
         return years[codes]          # code -1 (missing) picks the trailing NaN
     values = _float_values(column, path, name, keep_float32=False)
     finite = values[np.isfinite(values)]

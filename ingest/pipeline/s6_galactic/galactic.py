@@ -15,9 +15,6 @@ from galpy.util import coords
 
 from ingest.pipeline.s6_galactic import orbits
 
-POSITION_COLUMNS = ("x", "y", "z", "r_gc")
-VELOCITY_COLUMNS = ("u", "v", "w")
-
 
 def _galactic_lb(ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lb = coords.radec_to_lb(np.asarray(ra, float), np.asarray(dec, float), degree=True)

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from astropy.coordinates import angular_separation
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
+from ingest.core.constants import KMS_PER_MASYR_KPC
 from ingest.pipeline.s7_products.literature import cluster_names
 from ingest.core.schema import table
-
-KMS_PER_MASYR_KPC = 4.740470463
 
 
 def _cartesian_pc(clusters: pd.DataFrame) -> np.ndarray:
@@ -40,13 +40,6 @@ def _values(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame:
         return np.full(len(frame), np.nan)
     return frame[name].to_numpy(float)
-
-
-def _angular_separation_deg(ra1, dec1, ra2, dec2) -> np.ndarray:
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(v, float)) for v in (ra1, dec1, ra2, dec2))
-    hav = (np.sin((dec2 - dec1) / 2) ** 2
-           + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2)
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1))))
 
 
 def close_pairs(clusters: pd.DataFrame, max_sep_pc: float) -> np.ndarray:
@@ -87,8 +80,9 @@ def pair_table(clusters: pd.DataFrame, pairs: np.ndarray, max_sep_pc: float) -> 
                    _values(a, "pmdec") - _values(b, "pmdec"))
     mean_dist_kpc = (_values(a, "dist50") + _values(b, "dist50")) / 2000.0
     sep_3d = np.linalg.norm(xyz[pairs[:, 0]] - xyz[pairs[:, 1]], axis=1)
-    sep_sky = _angular_separation_deg(_values(a, "ra"), _values(a, "dec"),
-                                      _values(b, "ra"), _values(b, "dec"))
+    ra_a, dec_a, ra_b, dec_b = (np.radians(_values(frame, axis))
+                                for frame in (a, b) for axis in ("ra", "dec"))
+    sep_sky = np.degrees(angular_separation(ra_a, dec_a, ra_b, dec_b))
     sigma_a, sigma_b = distance_sigma_pc(a), distance_sigma_pc(b)
     names_a, names_b = cluster_names(a).to_numpy(), cluster_names(b).to_numpy()
     swap = names_a > names_b

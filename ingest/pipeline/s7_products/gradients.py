@@ -20,13 +20,12 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from ingest.core.schema import table
+from ingest.core.vocabulary import ELEMENTS
 
 # Chains are extended until they are mcmc_tau_factor autocorrelation times long and the
 # result is published (mcmc_tau, mcmc_chain); emcee's warning about each still-short
 # intermediate chain would only clutter the ingest log.
 logging.getLogger("emcee.autocorr").setLevel(logging.ERROR)
-
-ELEMENTS = ("c", "n", "o", "mg", "al", "si", "s", "ca", "ti", "cr", "ni", "cu")
 
 
 @dataclass

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ingest.core.errors import InputError
-from ingest.pipeline.s7_products.gradients import ELEMENTS
 from ingest.pipeline.s1_inputs.readers import normalise_name, read_table
 from ingest.core.schema import table
+from ingest.core.vocabulary import ELEMENTS, XFE
 
 # canonical quantity -> column spellings tried in order (case-insensitive)
 _GUESSES: dict[str, tuple[str, ...]] = {
@@ -34,7 +34,7 @@ for _element in ELEMENTS:
     _GUESSES[f"{_element}_fe_err"] = (f"e_[{_symbol}/Fe]", f"e_{_symbol}_Fe",
                                       f"{_symbol}_Fe_err", f"{_element}_fe_err")
 
-QUANTITIES = ("rv", "fe_h", *(f"{element}_fe" for element in ELEMENTS))
+QUANTITIES = ("rv", "fe_h", *XFE)
 
 
 def cluster_names(clusters: pd.DataFrame) -> pd.Series:

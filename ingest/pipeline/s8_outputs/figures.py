@@ -2,7 +2,7 @@
 
 Per cluster (Fu et al. 2022): the CMD of the members coloured by RV and by
 [Fe/H] (Fig. 5), the Kiel diagram coloured by [Fe/H] (Fig. 4) and the RV
-distribution with its Gaussian fit and 2-sigma limits (Fig. 2).  For the
+distribution with its Gaussian fit and the FLAG=1 window (Fig. 2).  For the
 catalogue: the [Fe/H] gradient with the knee (thesis Fig. 4-13), [Fe/H] per
 age bin (Fig. 4-14) and the literature comparisons (Figs. 4-2, 4-8).
 Rendering is separate from ingest (``ocvo figures``) so it never slows it down.
@@ -19,6 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.special import ndtr  # noqa: E402
+
+from ingest.core.vocabulary import CLUSTER_FIGURES, FLAG_RELIABLE, FLAG_RV_MEMBER  # noqa: E402
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_+\-.]")
 _DPI = 110
@@ -70,8 +72,8 @@ def _cmd_panel(ax: plt.Axes, members: pd.DataFrame, colour: str, min_flag: int,
 def cmd_figure(name: str, members: pd.DataFrame, path: Path) -> Path:
     """Fu et al. 2022 Fig. 5: CMD coloured by RV (FLAG>=1) and by [Fe/H] (FLAG=12)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True, layout="constrained")
-    _cmd_panel(axes[0], members, "rv", 1, f"{name}: RV members")
-    _cmd_panel(axes[1], members, "fe_h", 12, f"{name}: [Fe/H] (FLAG=12)")
+    _cmd_panel(axes[0], members, "rv", FLAG_RV_MEMBER, f"{name}: RV members")
+    _cmd_panel(axes[1], members, "fe_h", FLAG_RELIABLE, f"{name}: [Fe/H] (FLAG=12)")
     axes[1].yaxis.set_tick_params(labelleft=True)
     axes[0].invert_yaxis()      # once: the panels share the y axis
     return _save(fig, path)
@@ -81,10 +83,10 @@ def kiel_figure(name: str, members: pd.DataFrame, path: Path) -> Path:
     """Fu et al. 2022 Fig. 4: Teff-logg coloured by [Fe/H]; QC-rejected stars open."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
     stars = _finite(members, "teff", "logg")
-    rejected = stars[stars.flag < 12]
+    rejected = stars[stars.flag < FLAG_RELIABLE]
     ax.scatter(rejected.teff, rejected.logg, s=14, facecolors="none", edgecolors="0.5",
                label="FLAG<12")
-    good = _finite(stars[stars.flag >= 12], "fe_h")
+    good = _finite(stars[stars.flag >= FLAG_RELIABLE], "fe_h")
     points = ax.scatter(good.teff, good.logg, s=18, c=good.fe_h, cmap="coolwarm",
                         edgecolors="k", linewidths=0.3, label="FLAG=12")
     if len(good):
@@ -124,7 +126,7 @@ def rv_figure(name: str, row: pd.Series, members: pd.DataFrame, path: Path) -> P
         span = np.array([min(span[0], lo - pad), max(span[1], hi + pad)])
     bins = np.linspace(span[0] - 1, span[1] + 1, 31)
     ax.hist(stars.rv, bins=bins, color="0.8", label=f"all with RV ({len(stars)})")
-    flag1 = stars[stars.flag >= 1]
+    flag1 = stars[stars.flag >= FLAG_RV_MEMBER]
     ax.hist(flag1.rv, bins=bins, color="tab:blue", alpha=0.7, label=f"FLAG=1 ({len(flag1)})")
     counts = _fit_counts(row, flag1, bins)
     if counts is not None:
@@ -145,12 +147,14 @@ def rv_figure(name: str, row: pd.Series, members: pd.DataFrame, path: Path) -> P
 
 def render_cluster_figures(cluster_row: pd.Series, members: pd.DataFrame,
                            out_dir: Path) -> list[Path]:
-    """out_dir/cluster/<safe_name>_{cmd,kiel,rv}.png for one cluster and its members."""
+    """out_dir/cluster/<safe_name>_<kind>.png for one cluster and its members, one per
+    kind of ``CLUSTER_FIGURES`` (the files DataLink links)."""
     name = str(cluster_row["cluster_name"]).strip()
     stem = Path(out_dir) / "cluster" / safe_name(name)
-    return [cmd_figure(name, members, stem.with_name(stem.name + "_cmd.png")),
-            kiel_figure(name, members, stem.with_name(stem.name + "_kiel.png")),
-            rv_figure(name, cluster_row, members, stem.with_name(stem.name + "_rv.png"))]
+    draw = {"cmd": lambda path: cmd_figure(name, members, path),
+            "kiel": lambda path: kiel_figure(name, members, path),
+            "rv": lambda path: rv_figure(name, cluster_row, members, path)}
+    return [draw[kind](stem.with_name(f"{stem.name}_{kind}.png")) for kind, _ in CLUSTER_FIGURES]
 
 
 # ------------------------------------------------------------------ catalogue

@@ -18,13 +18,11 @@ import numpy as np
 import pandas as pd
 from astropy.table import MaskedColumn, Table
 
-from ingest.pipeline.s4_combine import XFE
+from ingest.core.vocabulary import FLAG_RELIABLE, RV_FLAG_TEXT, XFE
 from ingest.pipeline.s8_outputs.writers import read_table
 
 # (thesis name, column of our table, unit, description)
 Spec = tuple[str, str, str, str]
-
-RV_FIT_TEXT = {0: "fit_ok", 1: "fit_failed", 2: "few_stars", 3: "single_star", -1: ""}
 
 CLUSTER_ID: list[Spec] = [
     ("Cluster", "cluster_name", "", "Cluster name"),
@@ -121,12 +119,12 @@ def selections(directory: Path) -> dict[str, pd.DataFrame]:
     cluster = read_table(directory / "cluster.fits")
     member = read_table(directory / "member.fits")
     band = most_frequent_band(read_table(directory / "spectrum.fits"))
-    cluster["rv_flag_text"] = cluster["rv_flag"].map(RV_FIT_TEXT)
+    cluster["rv_flag_text"] = cluster["rv_flag"].map(RV_FLAG_TEXT)
     member["band"] = member["member_key"].map(band).fillna("").to_numpy(object)
     return {"table4-8_cluster_rv.fits": cluster[np.isfinite(cluster["rv"])],
             "table4-9_member_rv.fits": member[member["rv_nobs"] > 0],
             "table4-10_cluster_abundances.fits": cluster[cluster["n_flag12"] > 0],
-            "table4-11_member_abundances.fits": member[member["flag"] == 12]}
+            "table4-11_member_abundances.fits": member[member["flag"] == FLAG_RELIABLE]}
 
 
 def export(directory: str | Path, out: str | Path | None = None) -> dict[str, int]:
