@@ -30,7 +30,7 @@ CACHE_DIR_NAME = ".ocvo-cache"
 CACHE_FORMAT = 1                 # bump when the catalogue layout changes
 MIN_PIXEL_ROWS = 1_000           # HATS pixels are split down to about this many rows ...
 MAX_PIXEL_ROWS = 1_000_000       # ... and up to this many (hats-import's default)
-PARTITIONS_PER_WORKER = 4        # pixels aimed at per worker, for balance
+PARTITIONS_PER_WORKER = 2        # pixels aimed at per worker, for balance
 HIGHEST_ORDER = 9                # 6.9' pixels: margins of up to ~1' still fit above them
 MARGIN_PAD_ARCSEC = 1.0          # margin beyond radius + largest proper-motion shift
 

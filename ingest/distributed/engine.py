@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingest import pipeline
+from ingest import crossmatch, pipeline
 
 from . import aggregate, catalogues, xmatch
 
@@ -76,10 +76,8 @@ class DaskEngine:
         client, xm = self.client, config["crossmatch"]
         epoch = pipeline.gaia_epoch(gaia_release, config)
         with clock.stage("crossmatch"):
-            hats = catalogues.build(client, members, spectra, inputs, xm["radius_arcsec"],
-                                    epoch, self.workers())
-            pairs = xmatch.match(hats, members, spectra, xm["radius_arcsec"], epoch,
-                                 xm["id_fallback"])
+            pairs = self._match(inputs, members, spectra, xm["radius_arcsec"], epoch,
+                                xm["id_fallback"])
             pipeline._check_matches(pairs, members, spectra, config, gaia_release, files)
             rejections["spectra_unmatched"] = int(pipeline.spectra_read(spectra)
                                                   - pairs["spec_index"].nunique())
@@ -99,6 +97,17 @@ class DaskEngine:
                                      for part, part_stars in zip(parts, stars)])
             cluster_table, star_table = aggregate.gather_tables(results)
         return cluster_table, star_table, spectrum_table
+
+    def _match(self, inputs: list[Path], members: pd.DataFrame, spectra: pd.DataFrame,
+               radius_arcsec: float, epoch: float, id_fallback: bool) -> pd.DataFrame:
+        """The crossmatch pairs; with no spectrum left after reading there is nothing to
+        distribute (and no catalogue to build), so the local function answers."""
+        if spectra.empty:
+            return crossmatch.match(members, spectra, radius_arcsec, epoch, id_fallback)
+        hats = catalogues.build(self.client, members, spectra, inputs, radius_arcsec, epoch,
+                                self.workers())
+        return xmatch.match(self.client, hats, members, spectra, radius_arcsec, epoch,
+                            id_fallback)
 
     def _combine(self, parts: list, settings: dict) -> list:
         """Futures of each partition's combined stars, with the error scales of all stars."""

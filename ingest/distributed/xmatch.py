@@ -66,14 +66,32 @@ def _open(catalogues: HatsCatalogues):
     return spectra, members
 
 
-def id_pairs(spectra_cat, members_cat) -> pd.DataFrame:
-    """(spec_index, member_index) of every shared Gaia source_id: a Dask join."""
-    left = spectra_cat.to_dask_dataframe(divisions=False)[["spec_index", "source_id"]]
-    right = members_cat.to_dask_dataframe(divisions=False)[["member_index", "source_id"]]
-    joined = left.dropna(subset=["source_id"]).merge(right.dropna(subset=["source_id"]),
-                                                     on="source_id", how="inner")
-    frame = joined[["spec_index", "member_index"]].compute()
-    return pd.DataFrame({c: frame[c].to_numpy(np.int64) for c in ("spec_index", "member_index")})
+def _join_ids(spectra: pd.DataFrame, member_ids: pd.DataFrame) -> pd.DataFrame:
+    """(spec_index, member_index) of one partition's spectra whose id is a member's."""
+    left = pd.DataFrame({"spec_index": spectra["spec_index"].to_numpy(np.int64),
+                         "source_id": _ids(spectra)}).dropna(subset=["source_id"])
+    joined = left.merge(member_ids, on="source_id", how="inner", sort=False)
+    return joined[["spec_index", "member_index"]].astype(np.int64)
+
+
+def id_pairs(client, spectra_cat, members_cat) -> pd.DataFrame:
+    """(spec_index, member_index) of every shared Gaia source_id: a broadcast join of the
+    member ids (one per member, small) against each spectrum partition."""
+    import dask
+
+    members = members_cat.to_dask_dataframe(divisions=False)[["member_index", "source_id"]]
+    members = members.compute()
+    member_ids = pd.DataFrame({"member_index": members["member_index"].to_numpy(np.int64),
+                               "source_id": _ids(members)}).dropna(subset=["source_id"])
+    shared = client.scatter(member_ids, broadcast=True)
+    partitions = spectra_cat.to_dask_dataframe(divisions=False)[
+        ["spec_index", "source_id"]].to_delayed()
+    joined = client.gather(client.compute([dask.delayed(_join_ids)(p, shared)
+                                           for p in partitions]))
+    frames = [f for f in joined if len(f)]
+    return (pd.concat(frames, ignore_index=True) if frames
+            else pd.DataFrame({"spec_index": np.empty(0, np.int64),
+                               "member_index": np.empty(0, np.int64)}))
 
 
 def position_pairs(spectra_cat, members_cat, radius_arcsec: float,
@@ -110,11 +128,11 @@ def _fallback(near: pd.DataFrame, ids: pd.DataFrame, id_fallback: bool) -> pd.Da
     return extra[keep]
 
 
-def match(catalogues: HatsCatalogues, members: pd.DataFrame, spectra: pd.DataFrame,
+def match(client, catalogues: HatsCatalogues, members: pd.DataFrame, spectra: pd.DataFrame,
           radius_arcsec: float, gaia_epoch: float, id_fallback: bool) -> pd.DataFrame:
     """The pairs of ``crossmatch.match(members, spectra, ...)``, found on the catalogues."""
     spectra_cat, members_cat = _open(catalogues)
-    ids = id_pairs(spectra_cat, members_cat)
+    ids = id_pairs(client, spectra_cat, members_cat)
     near = position_pairs(spectra_cat, members_cat, radius_arcsec, gaia_epoch)
     by_position = pd.concat([near[~near["spec_has_id"].to_numpy()],
                              _fallback(near, ids, id_fallback)])
