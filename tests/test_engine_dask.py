@@ -178,3 +178,30 @@ def test_mixture_quantile_of_a_group_ignores_the_other_groups():
     together = estimation.mixture_median(group, x, s, 2)
     alone = estimation.mixture_median(np.zeros(40, np.int64), x[:40], s[:40], 1)
     assert together[0].tobytes() == alone[0].tobytes()
+
+
+def test_id_fallback_tie_goes_to_the_same_member_in_both_engines():
+    """A spectrum whose Gaia id matches no member, exactly as far from two members without
+    ids (one star listed in two clusters): both engines give it to the first member row,
+    whatever order the candidate pairs were found in."""
+    import pandas as pd
+
+    from ingest import crossmatch
+    from ingest.distributed import xmatch
+
+    members = pd.DataFrame({"ra": [10.0, 10.0, 50.0], "dec": [5.0, 5.0, 5.0],
+                            "pmra": 0.0, "pmdec": 0.0,
+                            "source_id": pd.array([None, None, 7], dtype="Int64")},
+                           index=[4, 9, 12])
+    spectra = pd.DataFrame({"ra": [10.0], "dec": [5.0 + 1.0 / 3600], "epoch": [2016.0],
+                            "source_id": pd.array([123], dtype="Int64")}, index=[3])
+    local = crossmatch.match(members, spectra, 3.5, 2016.0, id_fallback=False)
+    assert local[["spec_index", "member_index"]].to_numpy().tolist() == [[3, 4]]
+    sep = float(local["match_sep"].iloc[0])
+    near = pd.DataFrame({"spec_index": [3, 3], "member_index": [9, 4], "match_sep": [sep, sep],
+                         "spec_has_id": True, "member_has_id": False,
+                         "spec_source_id": pd.array([123, 123], dtype="Int64")})
+    ids = pd.DataFrame({"spec_index": np.empty(0, np.int64),
+                        "member_index": np.empty(0, np.int64)})
+    kept = xmatch._fallback(near, ids, False, members, spectra)
+    assert kept[["spec_index", "member_index"]].to_numpy().tolist() == [[3, 4]]

@@ -45,7 +45,7 @@ class HatsCatalogues:
     margin_arcsec: float
 
 
-def member_rows(members: pd.DataFrame) -> pd.DataFrame:
+def member_columns(members: pd.DataFrame) -> pd.DataFrame:
     """The member columns the positional crossmatch reads, with each row's label."""
     return pd.DataFrame({
         "member_index": members.index.to_numpy(np.int64),
@@ -56,7 +56,7 @@ def member_rows(members: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def spectrum_rows(spectra: pd.DataFrame) -> pd.DataFrame:
+def spectrum_columns(spectra: pd.DataFrame) -> pd.DataFrame:
     """The spectrum columns the crossmatch reads, with each row's label."""
     return pd.DataFrame({
         "spec_index": spectra.index.to_numpy(np.int64),
@@ -141,7 +141,7 @@ def _margin(client, catalogue: Path, threshold_arcsec: float, work: Path) -> Pat
 def build(client, members: pd.DataFrame, spectra: pd.DataFrame, inputs: Sequence[Path],
           radius_arcsec: float, gaia_epoch: float, workers: int) -> HatsCatalogues:
     """The cached catalogues of these rows, built (once per key) with hats-import on ``client``."""
-    member_frame, spectrum_frame = member_rows(members), spectrum_rows(spectra)
+    member_frame, spectrum_frame = member_columns(members), spectrum_columns(spectra)
     margin = margin_arcsec(member_frame, spectrum_frame, radius_arcsec, gaia_epoch)
     settings = {"radius_arcsec": radius_arcsec, "gaia_epoch": gaia_epoch, "margin": margin}
     root = cache_root(inputs)

@@ -113,14 +113,18 @@ def position_pairs(spectra_cat, members_cat, radius_arcsec: float,
     })
 
 
-def _fallback(near: pd.DataFrame, ids: pd.DataFrame, id_fallback: bool) -> pd.DataFrame:
+def _fallback(near: pd.DataFrame, ids: pd.DataFrame, id_fallback: bool,
+              members: pd.DataFrame, spectra: pd.DataFrame) -> pd.DataFrame:
     """The pairs of spectra whose id matched no member with the members ``match`` lets them
-    try by position, reduced to mutually nearest (id, member) pairs as ``match`` does."""
+    try by position, reduced to mutually nearest (id, member) pairs as ``match`` does (in
+    row order, as there, so exact ties are broken alike)."""
     unmatched = near["spec_has_id"].to_numpy() & ~np.isin(near["spec_index"], ids["spec_index"])
     candidate = ~near["member_has_id"].to_numpy()
     if id_fallback:
         candidate |= ~np.isin(near["member_index"], ids["member_index"])
-    extra = near[unmatched & candidate].sort_values(["spec_index", "member_index"])
+    extra = near[unmatched & candidate]
+    extra = extra.iloc[np.lexsort((members.index.get_indexer(extra["member_index"]),
+                                   spectra.index.get_indexer(extra["spec_index"])))]
     sids = pd.DataFrame({"source_id": extra["spec_source_id"].to_numpy()})
     keep = crossmatch._one_star_per_member(sids, np.arange(len(extra)),
                                            extra["member_index"].to_numpy(),
@@ -135,7 +139,7 @@ def match(client, catalogues: HatsCatalogues, members: pd.DataFrame, spectra: pd
     ids = id_pairs(client, spectra_cat, members_cat)
     near = position_pairs(spectra_cat, members_cat, radius_arcsec, gaia_epoch)
     by_position = pd.concat([near[~near["spec_has_id"].to_numpy()],
-                             _fallback(near, ids, id_fallback)])
+                             _fallback(near, ids, id_fallback, members, spectra)])
     s_label = np.concatenate([ids["spec_index"].to_numpy(np.int64),
                               by_position["spec_index"].to_numpy(np.int64)])
     m_label = np.concatenate([ids["member_index"].to_numpy(np.int64),
