@@ -205,3 +205,18 @@ def test_id_fallback_tie_goes_to_the_same_member_in_both_engines():
                         "member_index": np.empty(0, np.int64)})
     kept = xmatch._fallback(near, ids, False, members, spectra)
     assert kept[["spec_index", "member_index"]].to_numpy().tolist() == [[3, 4]]
+
+
+def test_cache_beside_inputs_or_in_ocvo_cache(tmp_path, monkeypatch):
+    """The HATS cache goes beside the inputs, or under $OCVO_CACHE when their directory
+    is read-only."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "clusters.fits").write_bytes(b"x")
+    monkeypatch.setenv("OCVO_CACHE", str(tmp_path / "cache"))
+    assert catalogues.cache_root([inputs / "clusters.fits"]) == inputs / catalogues.CACHE_DIR_NAME
+    inputs.chmod(0o555)
+    try:
+        assert catalogues.cache_root([inputs / "clusters.fits"]) == tmp_path / "cache"
+    finally:
+        inputs.chmod(0o755)

@@ -78,11 +78,18 @@ def margin_arcsec(members: pd.DataFrame, spectra: pd.DataFrame, radius_arcsec: f
     return radius_arcsec + shift + MARGIN_PAD_ARCSEC
 
 
+def _writable(directory: Path) -> bool:
+    """Writable for this process and not marked read-only (no write bit at all: an archive
+    copy of the inputs, which even root should leave alone)."""
+    return (os.access(directory, os.W_OK | os.X_OK)
+            and directory.stat().st_mode & 0o222 != 0)
+
+
 def cache_root(inputs: Sequence[Path]) -> Path:
     """Beside the first input when its directory is writable, else $OCVO_CACHE or
     ~/.cache/ocvo (a read-only archive of inputs still gets a cache)."""
     beside = Path(inputs[0]).resolve().parent
-    if os.access(beside, os.W_OK | os.X_OK):
+    if _writable(beside):
         return beside / CACHE_DIR_NAME
     return Path(os.environ.get("OCVO_CACHE") or Path.home() / ".cache" / "ocvo")
 
