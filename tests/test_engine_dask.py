@@ -102,6 +102,8 @@ def test_hats_catalogues_cached_beside_inputs(dask_inputs, dask_ingest):
     assert lsdb.open_catalog(root / "spectra").npartitions > 1
     assert lsdb.open_catalog(root / "members").npartitions > 1
     assert (root / "members_margin").is_dir()
+    assert f"hats_primary_table_url={root / 'members'}\n" in (
+        root / "members_margin" / "hats.properties").read_text()
 
 
 def _tree_digest(path: Path) -> str:

@@ -162,6 +162,8 @@ def build(client, members: pd.DataFrame, spectra: pd.DataFrame, inputs: Sequence
             members_path = _import(client, member_frame, "members", work,
                                    pixel_threshold(len(member_frame), workers))
             has_margin = _margin(client, members_path, margin, work) is not None
+            if has_margin:      # the margin names its catalogue by path: the final one
+                _repoint(work / "members_margin" / "hats.properties", work, final)
             (work / "complete.json").write_text(json.dumps(
                 {**settings, "has_margin": has_margin,
                  "inputs": [str(Path(p).resolve()) for p in inputs]}, indent=1))
@@ -171,6 +173,11 @@ def build(client, members: pd.DataFrame, spectra: pd.DataFrame, inputs: Sequence
     record = json.loads((final / "complete.json").read_text())
     return HatsCatalogues(final / "spectra", final / "members",
                           final / "members_margin" if record["has_margin"] else None, margin)
+
+
+def _repoint(properties: Path, work: Path, final: Path) -> None:
+    """Replace the build directory by the final one in a HATS properties file."""
+    properties.write_text(properties.read_text().replace(str(work), str(final)))
 
 
 def _publish(work: Path, final: Path) -> None:
