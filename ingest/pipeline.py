@@ -629,6 +629,7 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
                 surveys=surveys, catalogue=catalogue)
             record["gaia_releases"] = summary["gaia_releases"]
             record["rejected_values"] = details
+            record["engine"] = {"name": "local"} if engine is None else engine.describe()
             record["stage_peak_rss_mb"] = {k: round(v, 1) for k, v in clock.peak_rss_mb.items()}
             manifest.write(record, tmp / "manifest.json")
     finally:

@@ -4,6 +4,7 @@ on a LocalCluster of 2 worker processes; a bad input stops both the same way."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -89,6 +90,15 @@ def test_tables_equal_column_by_column(local_ingest, dask_ingest, name):
                    if local.data[column].tobytes() != dask.data[column].tobytes()}
     assert not unequal, f"{name}: columns differ between the engines: {unequal}"
     assert len(Table.read(dask_ingest / f"{name}.fits")) > 0 or name == "binary_candidate"
+
+
+def test_manifests_name_the_engine(local_ingest, dask_ingest):
+    """The manifest says which engine made the tables (with the Dask packages' versions)."""
+    local = json.loads((local_ingest / "manifest.json").read_text())["engine"]
+    dask = json.loads((dask_ingest / "manifest.json").read_text())["engine"]
+    assert local == {"name": "local"}
+    assert dask["name"] == "dask" and dask["workers"] == 2
+    assert dask["versions"]["lsdb"] and dask["versions"]["hats-import"]
 
 
 def test_hats_catalogues_cached_beside_inputs(dask_inputs, dask_ingest):

@@ -51,6 +51,15 @@ class DaskEngine:
         """Workers the scheduler has now (sets the partition counts)."""
         return max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
 
+    def describe(self) -> dict:
+        """The engine as the manifest records it: scheduler, workers and package versions."""
+        from importlib.metadata import version
+
+        return {"name": "dask", "scheduler": self.scheduler or "LocalCluster on 127.0.0.1",
+                "workers": self.workers(),
+                "versions": {p: version(p) for p in ("dask", "distributed", "lsdb", "hats",
+                                                     "hats-import", "nested-pandas")}}
+
     def close(self) -> None:
         """Close the client and whatever cluster this engine started."""
         try:
