@@ -7,8 +7,7 @@ import pytest
 from astropy.table import Table
 
 from ingest.pipeline.s7_products import binaries
-from ingest.core import config
-from ingest.core import schema
+from ingest.core import config, schema
 
 # NGC 869 / NGC 884: Hunt & Reffert 2023 position, pm, distance; RV from the thesis
 # Table 4-2 (LAMOST MRS: median, sigma / sqrt(N)); log age from Hunt & Reffert 2023.

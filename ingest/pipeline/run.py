@@ -535,7 +535,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
                out: Path | str, catalogue: str = "hunt2024", colmap: Path | str | None = None,
                survey: str | Path | None = None, literature: Sequence[LiteratureArg] = (),
                config: dict | Path | str | None = None, seed: int | None = None,
-               progress: bool = True, force: bool = False) -> dict[str, Any]:
+               progress: bool = True, force: bool = False, engine: Any = None) -> dict[str, Any]:
     """Run the whole ingest and publish its tables atomically into ``out``; return the summary.
 
     ``spectra`` entries are paths (read with ``survey``, auto-detected when
@@ -544,7 +544,8 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     (defaults); ``seed`` defaults to the config's seed.  ``out`` must be new,
     empty or an earlier ingest output, which only ``force`` replaces
     (:func:`ingest.pipeline.s8_outputs.outdir.check_output`); that and the configuration are
-    checked before any input is read.
+    checked before any input is read.  ``engine`` (e.g. ``ingest.pipeline.dask_engine.DaskEngine``)
+    runs the crossmatch-to-estimate stages instead of :func:`catalogue_tables`.
     """
     from ingest.pipeline.s1_inputs import readers
 
@@ -562,7 +563,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     staging = outdir.reserve_staging(out)
     try:
         return _run_stages(clusters, members, entries, out, staging, catalogue, colmap,
-                           literature, cfg, config_path, seed, progress)
+                           literature, cfg, config_path, seed, progress, engine)
     finally:
         outdir.discard(staging)          # a no-op after success: it became ``out``
 
@@ -570,7 +571,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
 def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], out: Path,
                 staging: Path, catalogue: str, colmap: Path | None,
                 literature: Sequence[LiteratureArg], cfg: dict, config_path: Path | None,
-                seed: int, progress: bool) -> dict[str, Any]:
+                seed: int, progress: bool, engine: Any = None) -> dict[str, Any]:
     """The stages of :func:`run_ingest`, writing through the reserved ``staging`` directory."""
     from ingest.pipeline.s1_inputs import projection, readers
 
@@ -590,7 +591,9 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
                 clusters, members, entries, catalogue, colmap, cfg, rejections, details)
         surveys = manifest.survey_records(projection.survey_rows(spectra_in), cfg["rv_offsets"],
                                           readers.UNDECLARED_SURVEY)
-        cluster_table, stars, spectrum_table = catalogue_tables(
+        tables_of = catalogue_tables if engine is None else engine.tables_for(
+            input_paths(clusters, members, entries, (), colmap, config_path))
+        cluster_table, stars, spectrum_table = tables_of(
             cluster_in, member_in, spectra_in, cfg, rejections, clock,
             (members, [p for p, _ in entries]), member_release)
         check_catalogue(cluster_table, stars, spectrum_table, rejections,
@@ -619,6 +622,7 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
                 surveys=surveys, catalogue=catalogue)
             record["gaia_releases"] = summary["gaia_releases"]
             record["rejected_values"] = details
+            record["engine"] = {"name": "local"} if engine is None else engine.describe()
             record["stage_peak_rss_mb"] = {k: round(v, 1) for k, v in clock.peak_rss_mb.items()}
             manifest.write(record, tmp / "manifest.json")
     finally:

@@ -209,6 +209,10 @@ def match(members: pd.DataFrame, spectra: pd.DataFrame, radius_arcsec: float = 3
     extra_s, extra_m, extra_sep = _position_pairs(
         members, spectra, _unmatched_ids(spectra, id_s),
         _fallback_members(members, id_m, id_fallback), radius_arcsec, gaia_epoch)
+    # Row order, not the trees' order: an id exactly as far from two members (one star
+    # listed in two clusters) then goes to the same member however the search was split.
+    order = np.lexsort((extra_m, extra_s))
+    extra_s, extra_m, extra_sep = extra_s[order], extra_m[order], extra_sep[order]
     nearest = _one_star_per_member(spectra, extra_s, extra_m, extra_sep)
     extra_s, extra_m, extra_sep = extra_s[nearest], extra_m[nearest], extra_sep[nearest]
     pos_s, pos_m = np.concatenate([pos_s, extra_s]), np.concatenate([pos_m, extra_m])

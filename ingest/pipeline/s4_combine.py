@@ -126,8 +126,12 @@ def calibrated_scale(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, n_gr
 
 def error_scales(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, survey: np.ndarray,
                  n_groups: int, settings: dict) -> dict[str, float]:
-    """Per-survey RV error scale: ``rv_err_scale``, or calibrated on that survey's repeats."""
+    """Per-survey RV error scale: ``rv_err_scale``, or calibrated on that survey's repeats,
+    or ``survey_err_scales`` when given (calibrated once on all stars when the stars
+    are combined in parts, see ingest.pipeline.dask_engine)."""
     labels = np.unique(survey).tolist()
+    if settings.get("survey_err_scales") is not None:
+        return {label: settings["survey_err_scales"][label] for label in labels}
     if not settings["rv_err_scale_auto"]:
         return {label: settings["rv_err_scale"] for label in labels}
     return {label: calibrated_scale(group[survey == label], rv[survey == label],

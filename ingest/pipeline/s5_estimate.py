@@ -70,11 +70,13 @@ def mixture_quantile(group: np.ndarray, x: np.ndarray, s: np.ndarray, n_groups: 
     """Quantile ``q`` of each group's Gaussian mixture: root of CDF(t) = q for all groups at once.
 
     Newton steps on the mixture CDF, falling back to bisection whenever a step
-    leaves the bracket; stops when every step is below ``tol``.  ``start``
-    (default: the group means) is the first guess.
+    leaves the bracket; a group stops (keeps its value) at its first step below
+    ``tol``, so its result depends on its own values only, not on which other
+    groups share the call (the Dask engine computes clusters in partitions).
+    ``start`` (default: the group means) is the first guess.
     """
     n = np.bincount(group, minlength=n_groups)
-    has = n > 0
+    active = n > 0
     lo = np.full(n_groups, np.inf)
     hi = np.full(n_groups, -np.inf)
     np.minimum.at(lo, group, x - 10 * s)
@@ -91,10 +93,11 @@ def mixture_quantile(group: np.ndarray, x: np.ndarray, s: np.ndarray, n_groups: 
             bisect = ~np.isfinite(step) | (step < lo) | (step > hi)
             new = np.where(bisect, 0.5 * (lo + hi), step)
             done = np.abs(new - t) < tol
-            t = new
-            if np.all(done[has]):
+            t = np.where(active, new, t)
+            active &= ~done
+            if not active.any():
                 break
-    t[~has] = np.nan
+    t[n == 0] = np.nan
     return t
 
 

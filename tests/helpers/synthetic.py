@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ingest.pipeline.s7_products import gradients
+from ingest.core.vocabulary import ELEMENTS
 
 INNER, OUTER, KNEE, AT_KNEE, SCATTER = -0.047, -0.014, 11.5, -0.2105, 0.05
 
@@ -26,7 +26,7 @@ def gradient_clusters(n: int, seed: int) -> pd.DataFrame:
         "n_flag12": rng.integers(0, 30, n), "rv": rng.normal(0, 20, n), "rv_err": 0.5,
         "fe_h": broken_truth(r_gc) + rng.normal(0, SCATTER, n) + rng.normal(0, err),
         "fe_h_err": err})
-    for element in gradients.ELEMENTS:
+    for element in ELEMENTS:
         frame[f"{element}_fe"] = 0.003 * (r_gc - 8) + rng.normal(0, 0.03, n)
         frame[f"{element}_fe_err"] = 0.03
     return frame

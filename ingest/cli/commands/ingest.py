@@ -18,6 +18,7 @@ from ingest.core.errors import InputError
 HELP = "crossmatch, QC and Monte Carlo estimation -> FITS tables + manifest"
 CATALOGUES = ("hunt2024", "hunt2023", "cg20")
 SURVEYS = ("lamost-mrs", "lamost-lrs")
+ENGINES = ("local", "dask")
 
 
 def survey_argument(value: str) -> str | Path:
@@ -54,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="replace an earlier ingest output in DIR (never other files)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="local: this machine (default); dask: crossmatch on HATS "
+                             "catalogues with LSDB, combination and estimates on Dask "
+                             "(docs/scaling.md)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="with --engine dask: an existing Dask scheduler, e.g. "
+                             "tcp://host:8786 (default: a local cluster, one worker per core)")
 
 
 def parse_literature(spec: str) -> tuple[str, Path, Path | None]:
@@ -69,10 +77,19 @@ def run(args: argparse.Namespace) -> int:
     from ingest.pipeline.run import run_ingest
     from ingest.pipeline.s8_outputs.summary import format_summary
 
-    summary = run_ingest(
+    if args.scheduler is not None and args.engine != "dask":
+        raise InputError(args.scheduler, "--scheduler needs --engine dask")
+    arguments = dict(
         clusters=args.clusters, members=args.members, spectra=args.spectra, out=args.out,
         catalogue=args.catalogue, colmap=args.map, survey=args.survey,
         literature=[parse_literature(s) for s in args.literature], config=args.config,
         seed=args.seed, progress=not args.no_progress, force=args.force)
+    if args.engine == "dask":
+        from ingest.pipeline.dask_engine import dask_engine
+
+        with dask_engine(args.scheduler) as engine:
+            summary = run_ingest(**arguments, engine=engine)
+    else:
+        summary = run_ingest(**arguments)
     print(format_summary(summary))
     return 0
