@@ -13,7 +13,7 @@ from astropy.table import Table
 
 from ingest.core import config as config_module
 from ingest.pipeline import run as pipeline
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import colmap, readers
 from ingest.pipeline.s2_crossmatch import match
 from ingest.core.errors import InputError
 from ingest.pipeline.run import run_ingest
@@ -57,9 +57,9 @@ def test_cg20_members_are_keyed_by_their_dr2_designation(tmp_path):
 
 def test_cg20_implies_gaia_dr2_and_epoch_2015_5():
     cfg = config_module.load()
-    assert pipeline.member_gaia_release("cg20", None) == "DR2"
+    assert colmap.member_gaia_release("cg20", None) == "DR2"
     assert pipeline.gaia_epoch("DR2", cfg) == 2015.5
-    assert pipeline.gaia_epoch(pipeline.member_gaia_release("hunt2024", None), cfg) == 2016.0
+    assert pipeline.gaia_epoch(colmap.member_gaia_release("hunt2024", None), cfg) == 2016.0
 
 
 def test_declared_release_mismatch_is_reported(tmp_path):
@@ -121,7 +121,7 @@ def catalogue(sim, variant: str, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame,
     clusters, members, spectra = pipeline.read_inputs(
         args["clusters"], args["members"], entries, args["catalogue"], args.get("colmap"),
         cfg, rejections)
-    release = pipeline.member_gaia_release(args["catalogue"], args.get("colmap"))
+    release = colmap.member_gaia_release(args["catalogue"], args.get("colmap"))
     assert "members_no_source_id" not in rejections
     return pipeline.catalogue_tables(
         clusters, members, spectra, cfg, rejections, pipeline.StageClock(progress=False),

@@ -10,7 +10,7 @@ from astropy.table import Table
 
 from conftest import DEMO_SEED, demo_ingest_arguments
 from ingest.pipeline import s2_crossmatch as crossmatch
-from ingest.pipeline.s1_inputs import projection, readers
+from ingest.pipeline.s1_inputs import coerce, projection, readers
 from ingest.pipeline.s8_outputs import writers
 from ingest.core.errors import InputError
 from ingest.pipeline.run import run_ingest
@@ -90,7 +90,7 @@ def _mrs(n: int, rng: np.random.Generator) -> Table:
 
 
 def test_selected_read_keeps_labels_and_values_of_the_full_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(readers, "ROW_SUBSET_GROUP", 3)      # several raw-column passes
+    monkeypatch.setattr(coerce, "ROW_SUBSET_GROUP", 3)      # several raw-column passes
     table = _mrs(500, np.random.default_rng(4))
     table["ra"][7] = np.nan                                   # dropped, counted, not a label
     path = tmp_path / "mrs.fits"

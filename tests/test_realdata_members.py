@@ -14,11 +14,11 @@ import pytest
 
 from ingest.core import config as config_module
 from ingest.pipeline import run as pipeline
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import colmap
 
 pytestmark = pytest.mark.realdata
 
-GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
+GAIA_RV_MAP = colmap.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 
 def blanco1(shared_data, id_fallback: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -34,7 +34,7 @@ def blanco1(shared_data, id_fallback: bool) -> tuple[pd.DataFrame, pd.DataFrame,
         cfg, rejections)
     cluster_table, _, spectrum_table = pipeline.catalogue_tables(
         clusters, members, rvs, cfg, rejections, pipeline.StageClock(progress=False),
-        (members_path, [p for p, _ in spectra]), pipeline.member_gaia_release("cg20", None))
+        (members_path, [p for p, _ in spectra]), colmap.member_gaia_release("cg20", None))
     return cluster_table, members, spectrum_table
 
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from ingest.pipeline import s2_crossmatch as crossmatch
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import colmap, readers
 from ingest.core.errors import InputError
 
 pytestmark = pytest.mark.realdata
 
 HUNT_SUBSET = "hunt2023_members_29nearby_prob_gt0.5.csv"
-HUNT_SUBSET_MAP = readers.COLMAP_DIR / "hunt2023-subset.toml"
-GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
+HUNT_SUBSET_MAP = colmap.COLMAP_DIR / "hunt2023-subset.toml"
+GAIA_RV_MAP = colmap.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 
 

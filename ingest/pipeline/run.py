@@ -15,7 +15,6 @@ import shutil
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -71,17 +70,6 @@ class StageClock:
 
 # ---------------------------------------------------------------- reading
 
-def _map_for(colmap: Path | str | None, kind: str) -> Path | str | None:
-    """The user column map if it has a [kind] table (a map may cover members only)."""
-    if colmap is None:
-        return None
-    try:
-        with open(colmap, "rb") as handle:
-            return colmap if kind in tomllib.load(handle) else None
-    except (OSError, tomllib.TOMLDecodeError):
-        return colmap  # the reader reports the problem with the file's name
-
-
 def _spectra_entries(spectra: Sequence[SpectraArg],
                      survey: str | Path | None) -> list[tuple[Path, str | Path | None]]:
     entries = []
@@ -102,40 +90,12 @@ def _surrogate_obsids(frame: pd.DataFrame, file_number: int) -> pd.DataFrame:
     return frame
 
 
-def _declared_release(colmap: Path | str | None) -> str | None:
-    """The top-level ``gaia_release`` of a column map file ("DR2", "DR3", ...), if any."""
-    if colmap is None:
-        return None
-    try:
-        with open(colmap, "rb") as handle:
-            release = tomllib.load(handle).get("gaia_release")
-    except (OSError, tomllib.TOMLDecodeError):
-        return None  # the reader reports the problem with the file's name
-    return str(release) if release is not None else None
-
-
-def member_gaia_release(catalogue: str, colmap: Path | str | None) -> str:
-    """Gaia release of the member ids and positions: the map's ``gaia_release``, else the
-    catalogue's (cg20: DR2, so its ids and epoch 2015.5 need no setting by hand)."""
-    from ingest.pipeline.s1_inputs.readers import CATALOGUE_GAIA_RELEASE
-
-    return _declared_release(_map_for(colmap, "members")) or CATALOGUE_GAIA_RELEASE[catalogue]
-
-
 def spectrum_gaia_releases(spectra: list[tuple[Path, Any]],
                            colmap: Path | str | None) -> dict[str, str | None]:
     """Declared Gaia release of each spectrum file's ids (None: not declared)."""
-    from ingest.pipeline.s1_inputs.readers import COLMAP_DIR, SURVEYS
+    from ingest.pipeline.s1_inputs.colmap import spectrum_gaia_release
 
-    releases = {}
-    for path, survey in spectra:
-        if str(survey).endswith(".toml"):
-            declared = _declared_release(survey)
-        else:
-            default = COLMAP_DIR / f"{survey}.toml" if str(survey) in SURVEYS else None
-            declared = _declared_release(_map_for(colmap, "spectra")) or _declared_release(default)
-        releases[str(path)] = declared
-    return releases
+    return {str(path): spectrum_gaia_release(survey, colmap) for path, survey in spectra}
 
 
 def gaia_epoch(release: str, config: dict) -> float:
@@ -162,13 +122,14 @@ def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
     Values rejected at read time are described in ``details`` (file, column, reason);
     spectra that can match no member are set aside while reading (ingest.pipeline.s1_inputs.projection)."""
     from ingest.pipeline.s1_inputs import projection, readers, sanity
+    from ingest.pipeline.s1_inputs.colmap import map_for, member_gaia_release, spectrum_map
 
     details = [] if details is None else details
-    cluster_table = readers.read_clusters(clusters, catalogue, _map_for(colmap, "clusters"))
+    cluster_table = readers.read_clusters(clusters, catalogue, map_for(colmap, "clusters"))
     prob_key = "prob_min_cg20" if catalogue == "cg20" else "prob_min"
     prob_min = config["members"][prob_key]
     member_table, rejected = readers.read_members(
-        members, catalogue, _map_for(colmap, "members"), prob_min,
+        members, catalogue, map_for(colmap, "members"), prob_min,
         member_gaia_release(catalogue, colmap), details)
     _add_counts(rejections, rejected)
     if member_table.empty:
@@ -183,8 +144,8 @@ def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
         gaia_epoch(member_gaia_release(catalogue, colmap), config))
     frames = []
     for number, (path, survey) in enumerate(spectra):
-        spectrum_map = None if str(survey).endswith(".toml") else _map_for(colmap, "spectra")
-        frame, rejected = readers.read_spectra(path, survey, spectrum_map, details, select)
+        frame, rejected = readers.read_spectra(path, survey, spectrum_map(survey, colmap),
+                                               details, select)
         _add_counts(rejections, rejected)
         frames.append(_surrogate_obsids(frame, number))
     frames = sanity.drop_duplicate_obsids(frames, [p for p, _ in spectra], rejections, details)
@@ -511,8 +472,10 @@ def input_paths(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
                 literature: Sequence[LiteratureArg], colmap: Path | None,
                 config_path: Path | None) -> list[Path]:
     """Every file the run reads (none of them may lie inside the output directory)."""
+    from ingest.pipeline.s1_inputs.colmap import is_map_file
+
     paths = [clusters, members, *(p for p, _ in spectra)]
-    paths += [Path(s) for _, s in spectra if s is not None and str(s).endswith(".toml")]
+    paths += [Path(s) for _, s in spectra if is_map_file(s)]
     for _, path, colmap_ in literature:
         paths += [Path(path)] + ([Path(colmap_)] if colmap_ is not None else [])
     return paths + [p for p in (colmap, config_path) if p is not None]
@@ -556,7 +519,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     (:func:`ingest.pipeline.s8_outputs.outdir.check_output`); that and the configuration are
     checked before any input is read.
     """
-    from ingest.pipeline.s1_inputs import readers
+    from ingest.pipeline.s1_inputs.colmap import check_map_usage
 
     cfg, config_path = _resolve_config(config)
     seed = cfg["seed"] if seed is None else seed
@@ -567,7 +530,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     entries = _spectra_entries(spectra, survey)
     outdir.check_output(out, input_paths(clusters, members, entries, literature, colmap,
                                          config_path), force)
-    readers.check_map_usage(colmap, [s for _, s in entries])
+    check_map_usage(colmap, [s for _, s in entries])
     check_distinct_spectra(entries)
     staging = outdir.reserve_staging(out)
     try:
@@ -582,7 +545,8 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
                 literature: Sequence[LiteratureArg], cfg: dict, config_path: Path | None,
                 seed: int, progress: bool) -> dict[str, Any]:
     """The stages of :func:`run_ingest`, writing through the reserved ``staging`` directory."""
-    from ingest.pipeline.s1_inputs import projection, readers
+    from ingest.pipeline.s1_inputs import projection
+    from ingest.pipeline.s1_inputs.colmap import UNDECLARED_SURVEY, member_gaia_release
 
     rejections: dict[str, int] = {}
     details: list[dict[str, Any]] = []
@@ -599,7 +563,7 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
             cluster_in, member_in, spectra_in = read_inputs(
                 clusters, members, entries, catalogue, colmap, cfg, rejections, details)
         surveys = manifest.survey_records(projection.survey_rows(spectra_in), cfg["rv_offsets"],
-                                          readers.UNDECLARED_SURVEY)
+                                          UNDECLARED_SURVEY)
         cluster_table, stars, spectrum_table = catalogue_tables(
             cluster_in, member_in, spectra_in, cfg, rejections, clock,
             (members, [p for p, _ in entries]), member_release)

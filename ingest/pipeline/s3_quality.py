@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ingest.pipeline.s1_inputs.readers import SPECTRUM_PARAMETERS
+from ingest.pipeline.s1_inputs.colmap import SPECTRUM_PARAMETERS
 
 QC_OK, QC_LOW_SNR, QC_RV_FLAG, QC_BAD_RV = "ok", "low_snr", "rv_flag", "bad_rv"
 PARAM_OK, PARAM_HOT, PARAM_COOL, PARAM_COOL_DWARF, PARAM_NO_TEFF = (

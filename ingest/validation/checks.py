@@ -19,7 +19,7 @@ import pandas as pd
 from ingest.pipeline.s7_products import literature
 from ingest.pipeline.s6_galactic import orbits
 from ingest.pipeline import run as pipeline
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import colmap, formats, readers
 from ingest.core.errors import InputError
 from ingest.pipeline.s3_quality import spectrum_qc
 
@@ -30,11 +30,11 @@ HUNT_MEMBERS = Path("members") / "hunt2023_subset" / "hunt2023_members_29nearby_
 GAIA_RV_DIR = Path("members") / "gyrointerp"
 GAIA_RV_GLOB = "*_x_dr3.csv"
 LAMOST_DIR = Path("lamost_sample")
-MEMBER_MAP = readers.COLMAP_DIR / "hunt2023-subset.toml"
+MEMBER_MAP = colmap.COLMAP_DIR / "hunt2023-subset.toml"
 # The shipped map declares survey = "gaia-dr3": the survey is named explicitly, never
 # detected from the generic rv/rv_err columns, and its [rv_offsets] entry is 0 (the
 # reference scale), so no zero point (in particular not the LAMOST LRS +4.7 km/s) is added.
-GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
+GAIA_RV_MAP = colmap.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 # Fu et al. (2022) orbit setup: R0 8.21 kpc, McMillan17, circular speed 232.8 km/s,
 # Solar motion (11.1, 12.24, 7.25) km/s; compared where FU2022's R_gc is 7-12 kpc.
@@ -180,7 +180,7 @@ def lamost_lrs_sample(data: Path, config: dict) -> pd.DataFrame:
     """
     rows = []
     for path in sorted((data / LAMOST_DIR).glob("*.csv")):
-        n_file = len(readers.read_table(path))
+        n_file = len(formats.read_table(path))
         try:
             frame, rejections = readers.read_spectra(path, survey="lamost-lrs")
         except InputError as exc:

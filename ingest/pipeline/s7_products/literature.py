@@ -17,7 +17,8 @@ import pandas as pd
 
 from ingest.core.errors import InputError
 from ingest.pipeline.s7_products.gradients import ELEMENTS
-from ingest.pipeline.s1_inputs.readers import normalise_name, read_table
+from ingest.pipeline.s1_inputs.formats import read_table
+from ingest.pipeline.s1_inputs.readers import normalise_name
 from ingest.core.schema import table
 
 # canonical quantity -> column spellings tried in order (case-insensitive)
