@@ -106,7 +106,8 @@ def cluster_quality(cluster: pd.DataFrame, member: pd.DataFrame, truth_stars: pd
 
 def run_scenario(options: dict, seed: int, defaults: dict, work: Path) -> dict:
     """Simulate with these error options and ingest with each rule and exclusion choice."""
-    from ingest.pipeline.run import StageClock, catalogue_tables, read_inputs
+    from ingest.pipeline.run import StageClock, catalogue_tables
+    from ingest.pipeline.s1_inputs.load import read_inputs
     from ingest.simulation import ingest_arguments, simulate
 
     sim = work / "sim"

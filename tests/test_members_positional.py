@@ -13,6 +13,7 @@ from astropy.table import Table
 
 from ingest.core import config as config_module
 from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import load
 from ingest.pipeline.s1_inputs import colmap, readers
 from ingest.pipeline.s2_crossmatch import match
 from ingest.core.errors import InputError
@@ -58,16 +59,16 @@ def test_cg20_members_are_keyed_by_their_dr2_designation(tmp_path):
 def test_cg20_implies_gaia_dr2_and_epoch_2015_5():
     cfg = config_module.load()
     assert colmap.member_gaia_release("cg20", None) == "DR2"
-    assert pipeline.gaia_epoch("DR2", cfg) == 2015.5
-    assert pipeline.gaia_epoch(colmap.member_gaia_release("hunt2024", None), cfg) == 2016.0
+    assert load.gaia_epoch("DR2", cfg) == 2015.5
+    assert load.gaia_epoch(colmap.member_gaia_release("hunt2024", None), cfg) == 2016.0
 
 
 def test_declared_release_mismatch_is_reported(tmp_path):
     survey_map = tmp_path / "dr2-rvs.toml"
     survey_map.write_text('survey = "x"\ngaia_release = "DR2"\n[spectra]\nrv = "rv"\n')
-    releases = pipeline.spectrum_gaia_releases([(tmp_path / "s.csv", survey_map)], None)
+    releases = load.spectrum_gaia_releases([(tmp_path / "s.csv", survey_map)], None)
     assert releases == {str(tmp_path / "s.csv"): "DR2"}
-    (warning,) = pipeline.release_warnings("DR3", releases)
+    (warning,) = load.release_warnings("DR3", releases)
     assert "s.csv" in warning and "DR2" in warning and "DR3" in warning
 
 
@@ -117,8 +118,8 @@ def catalogue(sim, variant: str, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame,
     """(cluster, member, spectrum) rows of the simulation read as ``variant``."""
     args = ingest_arguments(sim, variant)
     rejections: dict[str, int] = {}
-    entries = pipeline._spectra_entries(args["spectra"], None)
-    clusters, members, spectra = pipeline.read_inputs(
+    entries = load.spectra_entries(args["spectra"], None)
+    clusters, members, spectra = load.read_inputs(
         args["clusters"], args["members"], entries, args["catalogue"], args.get("colmap"),
         cfg, rejections)
     release = colmap.member_gaia_release(args["catalogue"], args.get("colmap"))
@@ -221,8 +222,8 @@ def test_member_file_without_any_id_column_is_read_not_rejected(positional_sim):
     # "succeeded" with 0 clusters.  Read with the plain Hunt map (no member_id mapped).
     rejections: dict[str, int] = {}
     args = ingest_arguments(positional_sim, "positional")
-    _, members, _ = pipeline.read_inputs(
-        args["clusters"], args["members"], pipeline._spectra_entries(args["spectra"], None),
+    _, members, _ = load.read_inputs(
+        args["clusters"], args["members"], load.spectra_entries(args["spectra"], None),
         "hunt2024", None, fast_config(), rejections)
     listed = Table.read(args["members"])
     assert len(members) == int(np.sum(np.asarray(listed["Prob"]) > 0.5))

@@ -15,6 +15,8 @@ from conftest import DEMO_SEED, demo_ingest_arguments
 from ingest.core import config as config_module
 from ingest.core import manifest
 from ingest.pipeline import run as pipeline
+from ingest.pipeline.s8_outputs import tables
+from ingest.pipeline.s1_inputs import load
 from ingest.pipeline.s8_outputs import writers
 from ingest.cli.commands import ingest as ingest_command
 from ingest.pipeline.s2_crossmatch import match
@@ -94,13 +96,13 @@ def demo_stages(demo_sim) -> dict:
     cfg = config_module.load()
     cfg["rv_offsets"]["lamost-lrs"] = 4.7
     args = demo_ingest_arguments(demo_sim)
-    clusters, members, spectra = pipeline.read_inputs(
-        args["clusters"], args["members"], pipeline._spectra_entries(args["spectra"], None),
+    clusters, members, spectra = load.read_inputs(
+        args["clusters"], args["members"], load.spectra_entries(args["spectra"], None),
         "hunt2024", None, cfg, {})
     pairs = match(members, spectra, 3.5, 2016.0)
     raw, checked, _ = pipeline.matched_spectra(spectra, pairs, cfg)
-    stars = pipeline.member_rows(members, pairs, raw, checked, cfg["combine"])
-    cluster_table, label = pipeline.cluster_rows(clusters, members, stars)
+    stars = tables.member_rows(members, pairs, raw, checked, cfg["combine"])
+    cluster_table, label = tables.cluster_rows(clusters, members, stars)
     return {"cfg": cfg, "members": members, "pairs": pairs, "raw": raw, "checked": checked,
             "stars": stars, "clusters": cluster_table, "label": label}
 

@@ -14,6 +14,7 @@ import pytest
 
 from ingest.core import config as config_module
 from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import load
 from ingest.pipeline.s1_inputs import colmap
 
 pytestmark = pytest.mark.realdata
@@ -29,7 +30,7 @@ def blanco1(shared_data, id_fallback: bool) -> tuple[pd.DataFrame, pd.DataFrame,
     spectra = [(shared_data / "members" / "gyrointerp" / "blanco1_gillen2020_x_dr3.csv",
                 GAIA_RV_MAP)]
     rejections: dict[str, int] = {}
-    clusters, members, rvs = pipeline.read_inputs(
+    clusters, members, rvs = load.read_inputs(
         shared_data / "cluster_tables" / "CANTAT2020.csv", members_path, spectra, "cg20", None,
         cfg, rejections)
     cluster_table, _, spectrum_table = pipeline.catalogue_tables(

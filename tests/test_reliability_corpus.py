@@ -25,6 +25,7 @@ from astropy.table import Table
 from ingest import cli
 from ingest.core import manifest
 from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import load
 from ingest.pipeline.s8_outputs import writers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -509,7 +510,7 @@ def read(tiny: Tiny, members: Path | None = None, spectra: list[Path] | None = N
     rejections: dict[str, int] = {}
     details: list[dict] = []
     entries = [(p, None) for p in spectra or [tiny.path("mrs")]]
-    tables = pipeline.read_inputs(tiny.path("clusters"), members or tiny.path("members"),
+    tables = load.read_inputs(tiny.path("clusters"), members or tiny.path("members"),
                                   entries, "hunt2024", None, config_module.load(),
                                   rejections, details)
     return tables, rejections, details

@@ -17,7 +17,8 @@ from astropy.table import Table
 
 from ingest.core import config
 from ingest.pipeline.s4_combine import calibrated_scale
-from ingest.pipeline.run import StageClock, catalogue_tables, read_inputs
+from ingest.pipeline.run import StageClock, catalogue_tables
+from ingest.pipeline.s1_inputs.load import read_inputs
 from ingest.simulation import ingest_arguments, simulate
 from ingest.simulation.spectra import error_law
 

@@ -14,6 +14,7 @@ from astropy.table import Table
 from ingest.core import config as config_module
 from ingest.core import manifest
 from ingest.pipeline import run as pipeline
+from ingest.pipeline import s4_combine
 from ingest.pipeline.s1_inputs import colmap, readers
 from ingest.core.errors import InputError
 from ingest.pipeline.s8_outputs.summary import format_summary
@@ -40,7 +41,7 @@ def test_generic_rv_columns_through_a_map_without_survey_get_no_offset(tmp_path)
     mapfile.write_text(PLAIN_MAP)
     frame, _ = readers.read_spectra(path, colmap=mapfile)          # as with --map
     assert (frame["survey"] == colmap.UNDECLARED_SURVEY).all()
-    shifted = pipeline.apply_rv_offsets(frame, config_module.load()["rv_offsets"])
+    shifted = s4_combine.apply_rv_offsets(frame, config_module.load()["rv_offsets"])
     np.testing.assert_array_equal(shifted["rv"], [5.6, 6.1])
     assert (shifted["rv_offset"] == 0.0).all()
 

@@ -27,20 +27,18 @@ import pandas as pd
 from ingest.core import config as config_module
 from ingest.core import manifest
 from ingest.pipeline.s8_outputs import outdir, writers
-from ingest.pipeline.s4_combine import combine
+from ingest.pipeline.s1_inputs.load import (
+    LiteratureArg, SpectraArg, add_counts, check_distinct_spectra, gaia_epoch, input_paths,
+    input_records, read_inputs, release_warnings, spectra_entries, spectra_read,
+    spectrum_gaia_releases)
+from ingest.pipeline.s4_combine import apply_rv_offsets
+from ingest.pipeline.s8_outputs.tables import cluster_rows, member_rows, spectrum_rows
 from ingest.core.errors import CatalogueError, InputError
-
-SpectraArg = Path | str | tuple[Path | str, str | Path | None]
-LiteratureArg = tuple[str, Path | str, Path | str | None]
 
 STAGES = ("read", "crossmatch", "spectrum_qc", "combine", "estimate", "galactic",
           "gradients", "literature", "binaries", "write")
 OUTPUT_TABLES = ("cluster", "member", "spectrum", "gradient", "lit_comparison",
                  "lit_summary", "binary_candidate")
-CLUSTER_FROM_CATALOGUE = ("mc_id", "ra", "dec", "glon", "glat", "r50", "pmra", "s_pmra",
-                          "pmdec", "s_pmdec", "plx", "s_plx", "dist16", "dist50", "dist84",
-                          "logage50", "av50", "rv_lit", "rv_lit_err", "n_rv_lit")
-MEMBER_FROM_CATALOGUE = ("ra", "dec", "pmra", "pmdec", "plx", "gmag", "bp_rp", "prob")
 
 
 class StageClock:
@@ -68,117 +66,6 @@ class StageClock:
         self.bar.close()
 
 
-# ---------------------------------------------------------------- reading
-
-def _spectra_entries(spectra: Sequence[SpectraArg],
-                     survey: str | Path | None) -> list[tuple[Path, str | Path | None]]:
-    entries = []
-    for item in spectra:
-        path, item_survey = item if isinstance(item, tuple) else (item, survey)
-        entries.append((Path(path), item_survey))
-    return entries
-
-
-def _surrogate_obsids(frame: pd.DataFrame, file_number: int) -> pd.DataFrame:
-    """Negative obsids -(file_number * 10**10 + row + 1) for spectra whose catalogue has none
-    (``row``: the frame's index, the row's position among the file's rows with a position)."""
-    missing = frame["obsid"].isna().to_numpy()
-    if missing.any():
-        rows = frame.index.to_numpy()[missing]
-        surrogate = -(file_number * 10**10 + rows + 1)
-        frame.loc[missing, "obsid"] = surrogate
-    return frame
-
-
-def spectrum_gaia_releases(spectra: list[tuple[Path, Any]],
-                           colmap: Path | str | None) -> dict[str, str | None]:
-    """Declared Gaia release of each spectrum file's ids (None: not declared)."""
-    from ingest.pipeline.s1_inputs.colmap import spectrum_gaia_release
-
-    return {str(path): spectrum_gaia_release(survey, colmap) for path, survey in spectra}
-
-
-def gaia_epoch(release: str, config: dict) -> float:
-    """Reference epoch of the member positions: Gaia DR2 is 2015.5, (E)DR3 2016.0."""
-    return config["crossmatch"]["gaia_epoch_dr2" if release == "DR2" else "gaia_epoch"]
-
-
-def release_warnings(member_release: str, spectrum_releases: dict[str, str | None]) -> list[str]:
-    """One line per spectrum file whose declared Gaia release differs from the members'."""
-    return [f"{path}: Gaia {release} ids against {member_release} member ids; only ids kept "
-            f"between releases match (see crossmatch.id_fallback)"
-            for path, release in spectrum_releases.items()
-            if release is not None and release != member_release]
-
-
-def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
-                catalogue: str, colmap: Path | None, config: dict,
-                rejections: dict[str, int], details: list[dict[str, Any]] | None = None
-                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Clusters, members above the probability cut (linked to clusters) and all spectra.
-
-    Members without a Gaia id are kept (matched by position); a member file left with
-    no member at all is an InputError naming the cause and the rejection counts.
-    Values rejected at read time are described in ``details`` (file, column, reason);
-    spectra that can match no member are set aside while reading (ingest.pipeline.s1_inputs.projection)."""
-    from ingest.pipeline.s1_inputs import projection, readers, sanity
-    from ingest.pipeline.s1_inputs.colmap import map_for, member_gaia_release, spectrum_map
-
-    details = [] if details is None else details
-    cluster_table = readers.read_clusters(clusters, catalogue, map_for(colmap, "clusters"))
-    prob_key = "prob_min_cg20" if catalogue == "cg20" else "prob_min"
-    prob_min = config["members"][prob_key]
-    member_table, rejected = readers.read_members(
-        members, catalogue, map_for(colmap, "members"), prob_min,
-        member_gaia_release(catalogue, colmap), details)
-    _add_counts(rejections, rejected)
-    if member_table.empty:
-        raise InputError(members, _no_member_cause(rejected, f"members.{prob_key}", prob_min)
-                         + " (rejected: " + ", ".join(f"{k} {v}" for k, v in rejected.items()
-                                                      if v)
-                         + "); the run would publish 0 clusters")
-    member_table = readers.link_members_to_clusters(member_table, cluster_table,
-                                                    members, clusters)
-    select = projection.member_selector(
-        member_table, config["crossmatch"]["radius_arcsec"],
-        gaia_epoch(member_gaia_release(catalogue, colmap), config))
-    frames = []
-    for number, (path, survey) in enumerate(spectra):
-        frame, rejected = readers.read_spectra(path, survey, spectrum_map(survey, colmap),
-                                               details, select)
-        _add_counts(rejections, rejected)
-        frames.append(_surrogate_obsids(frame, number))
-    frames = sanity.drop_duplicate_obsids(frames, [p for p, _ in spectra], rejections, details)
-    return cluster_table, member_table, projection.concat_spectra(frames)
-
-
-def _no_member_cause(rejected: dict[str, int], key: str, prob_min: float) -> str:
-    """Why no member is left: the probability cut, or the row checks."""
-    below = rejected.get("members_below_prob_min", 0)
-    if below:       # the cut comes last: it removed every member the row checks kept
-        return (f"all {below} members left after the row checks have a membership "
-                f"probability at or below the cut {key} = {prob_min:g}: no member left")
-    return "no member left after the row checks"
-
-
-def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
-    for key, value in counts.items():
-        total[key] = total.get(key, 0) + int(value)
-
-
-# ---------------------------------------------------------------- spectra
-
-def spectra_read(spectra: pd.DataFrame) -> int:
-    """Spectra read from the files (with a position), kept or not (projection.py)."""
-    return int(spectra.attrs.get("rows_read", len(spectra)))
-
-
-def apply_rv_offsets(spectra: pd.DataFrame, offsets: dict[str, float]) -> pd.DataFrame:
-    """Add each survey's configured zero-point offset to its RVs; record it as ``rv_offset``."""
-    offset = spectra["survey"].map(lambda s: float(offsets.get(s, 0.0))).to_numpy(float)
-    return spectra.assign(rv=spectra["rv"].to_numpy(float) + offset, rv_offset=offset)
-
-
 def matched_spectra(spectra: pd.DataFrame, pairs: pd.DataFrame,
                     config: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """(matched spectra as read, the same after QC, QC counts), one row per matched pair."""
@@ -191,96 +78,6 @@ def matched_spectra(spectra: pd.DataFrame, pairs: pd.DataFrame,
     at = pairs["spec_index"].to_numpy()
     return (raw.loc[at].reset_index(drop=True), checked.loc[at].reset_index(drop=True),
             counts)
-
-
-# ---------------------------------------------------------------- stars
-
-def _first_per_group(group: np.ndarray, values: pd.Series, n_groups: int) -> pd.Series:
-    """The first non-null value of each group (rows are in obsid order within a group)."""
-    frame = pd.DataFrame({"g": group, "v": values.to_numpy()}).dropna()
-    first = frame.drop_duplicates("g")
-    return pd.Series(first["v"].to_numpy(), index=first["g"].to_numpy()).reindex(
-        range(n_groups))
-
-
-def _mean_position(group: np.ndarray, ra: np.ndarray, dec: np.ndarray,
-                   n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean fibre position per group via unit vectors (safe across RA = 0/360)."""
-    r, d = np.radians(ra), np.radians(dec)
-    xyz = [np.bincount(group, weights=w, minlength=n_groups)
-           for w in (np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d))]
-    mean_ra = np.degrees(np.arctan2(xyz[1], xyz[0])) % 360.0
-    mean_dec = np.degrees(np.arctan2(xyz[2], np.hypot(xyz[0], xyz[1])))
-    return mean_ra, mean_dec
-
-
-def member_rows(members: pd.DataFrame, pairs: pd.DataFrame, raw: pd.DataFrame,
-                checked: pd.DataFrame, combine_settings: dict) -> pd.DataFrame:
-    """One row per member with a matched spectrum: identity, match summary, combined values."""
-    star_index, group = np.unique(pairs["member_index"].to_numpy(), return_inverse=True)
-    n = len(star_index)
-    order = np.lexsort((raw["obsid"].to_numpy(np.int64), group))
-    g_sorted = group[order]
-    source = members.loc[star_index]
-    stars = pd.DataFrame({
-        "member_key": source["member_key"].to_numpy(object),
-        "source_id": source["source_id"].array,
-        "cluster_name": source["cluster"].to_numpy(object),
-        "cluster_key": source["cluster_key"].to_numpy(object),
-        **{c: source[c].to_numpy(float) for c in MEMBER_FROM_CATALOGUE},
-    })
-    stars["uid"] = _first_per_group(g_sorted, raw["star_id"].iloc[order], n).to_numpy(object)
-    stars["gp_id"] = _first_per_group(g_sorted, raw["gp_id"].iloc[order], n).astype("Int64")
-    stars["ra_obs"], stars["dec_obs"] = _mean_position(group, raw["ra"].to_numpy(float),
-                                                       raw["dec"].to_numpy(float), n)
-    by_id = np.bincount(group, weights=(pairs["match_method"] == "source_id").to_numpy(),
-                        minlength=n)
-    stars["match_method"] = np.where(by_id > 0, "source_id", "position")
-    largest = np.zeros(n)
-    np.maximum.at(largest, group, pairs["match_sep"].to_numpy(float))
-    stars["match_sep"] = largest
-    stars["n_spec"] = np.bincount(group, minlength=n)
-    usable_rows = (checked["qc"] == "ok").to_numpy()
-    combined = combine(checked.loc[usable_rows].reset_index(drop=True), group[usable_rows], n,
-                       combine_settings)
-    return pd.concat([stars, combined], axis=1)
-
-
-def spectrum_rows(raw: pd.DataFrame, checked: pd.DataFrame, pairs: pd.DataFrame,
-                  members: pd.DataFrame) -> pd.DataFrame:
-    """The provenance table: one row per matched (spectrum, member) pair."""
-    member = members.loc[pairs["member_index"].to_numpy()]
-    return pd.DataFrame({
-        "obsid": raw["obsid"].to_numpy(np.int64),
-        "member_key": member["member_key"].to_numpy(object),
-        "source_id": member["source_id"].array,
-        "cluster_name": member["cluster"].to_numpy(object),
-        **{c: raw[c].to_numpy() for c in ("survey", "band", "ra", "dec", "epoch", "snr",
-                                          "rv", "rv_err", "rv_offset", "rv_flag",
-                                          "teff", "logg")},
-        "fe_h": raw["feh"].to_numpy(float),
-        "match_method": pairs["match_method"].to_numpy(object),
-        "match_sep": pairs["match_sep"].to_numpy(float),
-        "qc": checked["qc"].to_numpy(object),
-    })
-
-
-# ---------------------------------------------------------------- clusters
-
-def cluster_rows(clusters: pd.DataFrame, members: pd.DataFrame,
-                 stars: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Catalogue columns of every cluster with a matched star, and each star's cluster label."""
-    keys, label = np.unique(stars["cluster_key"].to_numpy(str), return_inverse=True)
-    catalogue = clusters.set_index("cluster_key").loc[keys]
-    counts = members["cluster_key"].value_counts()
-    rows = pd.DataFrame({
-        "cluster_name": catalogue["cluster"].to_numpy(object),
-        "cluster_key": keys,
-        "all_names": catalogue["all_names"].to_numpy(object),
-        **{c: catalogue[c].to_numpy() for c in CLUSTER_FROM_CATALOGUE},
-        "n_members": counts.reindex(keys).fillna(0).to_numpy(np.int64),
-    })
-    return rows, label
 
 
 def science_products(clusters: pd.DataFrame, literature: Sequence[LiteratureArg],
@@ -331,18 +128,6 @@ def staged_output(out: Path, tmp: Path | None = None) -> Iterator[Path]:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _input_records(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
-                   literature: Sequence[LiteratureArg], colmap: Path | None,
-                   config_path: Path | None) -> list[dict[str, Any]]:
-    records = [manifest.input_record("clusters", clusters),
-               manifest.input_record("members", members)]
-    records += [manifest.input_record("spectra", p, survey=s) for p, s in spectra]
-    records += [manifest.input_record("literature", p, name=n, map=m) for n, p, m in literature]
-    records += [manifest.input_record(role, p) for role, p in
-                (("column_map", colmap), ("config", config_path)) if p is not None]
-    return records
 
 
 def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
@@ -413,7 +198,7 @@ def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.
         rejections["spectra_unmatched"] = int(spectra_read(spectra) - pairs["spec_index"].nunique())
     with clock.stage("spectrum_qc"):
         raw, checked, qc_counts = matched_spectra(spectra, pairs, config)
-        _add_counts(rejections, {k: v for k, v in qc_counts.items() if k != "qc_ok" and v})
+        add_counts(rejections, {k: v for k, v in qc_counts.items() if k != "qc_ok" and v})
     with clock.stage("combine"):
         stars = member_rows(members, pairs, raw, checked, config["combine"])
         spectrum_table = spectrum_rows(raw, checked, pairs, members)
@@ -468,42 +253,6 @@ def _resolve_config(config: dict | Path | str | None) -> tuple[dict, Path | None
     return config_module.load(path), path
 
 
-def input_paths(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
-                literature: Sequence[LiteratureArg], colmap: Path | None,
-                config_path: Path | None) -> list[Path]:
-    """Every file the run reads (none of them may lie inside the output directory)."""
-    from ingest.pipeline.s1_inputs.colmap import is_map_file
-
-    paths = [clusters, members, *(p for p, _ in spectra)]
-    paths += [Path(s) for _, s in spectra if is_map_file(s)]
-    for _, path, colmap_ in literature:
-        paths += [Path(path)] + ([Path(colmap_)] if colmap_ is not None else [])
-    return paths + [p for p in (colmap, config_path) if p is not None]
-
-
-def check_distinct_spectra(spectra: list[tuple[Path, Any]]) -> None:
-    """Stop when one spectrum file is given twice (same path, a link to it, or a copy with
-    the same checksum): every spectrum in it would count twice."""
-    seen: dict[tuple[int, int] | str, Path] = {}
-    by_size: dict[int, list[Path]] = {}
-    for path, _ in spectra:
-        if not path.is_file():
-            continue                    # the reader names the missing file
-        stat = path.stat()
-        earlier = seen.get((stat.st_dev, stat.st_ino))
-        if earlier is None:
-            for other in by_size.get(stat.st_size, []):
-                if manifest.sha256(other) == manifest.sha256(path):
-                    earlier = other
-                    break
-        if earlier is not None:
-            raise InputError(path, f"is the same spectrum file as {earlier} (given twice, by "
-                                   "path or as an identical copy): every spectrum in it would "
-                                   "count twice; give each file once")
-        seen[(stat.st_dev, stat.st_ino)] = path
-        by_size.setdefault(stat.st_size, []).append(path)
-
-
 def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[SpectraArg],
                out: Path | str, catalogue: str = "hunt2024", colmap: Path | str | None = None,
                survey: str | Path | None = None, literature: Sequence[LiteratureArg] = (),
@@ -527,7 +276,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     progress = progress and sys.stderr.isatty()     # bars on a terminal only
     clusters, members, out = Path(clusters), Path(members), Path(out)
     colmap = Path(colmap) if colmap is not None else None
-    entries = _spectra_entries(spectra, survey)
+    entries = spectra_entries(spectra, survey)
     outdir.check_output(out, input_paths(clusters, members, entries, literature, colmap,
                                          config_path), force)
     check_map_usage(colmap, [s for _, s in entries])
@@ -556,7 +305,7 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
     # Checksums of multi-GB inputs take a while; hashlib releases the GIL, so
     # they are computed in a thread while the stages run.
     hasher = ThreadPoolExecutor(max_workers=1)
-    inputs = hasher.submit(_input_records, clusters, members, entries, literature, colmap,
+    inputs = hasher.submit(input_records, clusters, members, entries, literature, colmap,
                            config_path)
     try:
         with clock.stage("read"):

@@ -182,3 +182,9 @@ def combine(spectra: pd.DataFrame, group: np.ndarray, n_groups: int,
             out["rv_chi2"], out["rv_var_flag"], _ = variability(group, value, error, survey,
                                                                 n_groups, settings)
     return pd.DataFrame(out)
+
+
+def apply_rv_offsets(spectra: pd.DataFrame, offsets: dict[str, float]) -> pd.DataFrame:
+    """Add each survey's configured zero-point offset to its RVs; record it as ``rv_offset``."""
+    offset = spectra["survey"].map(lambda s: float(offsets.get(s, 0.0))).to_numpy(float)
+    return spectra.assign(rv=spectra["rv"].to_numpy(float) + offset, rv_offset=offset)

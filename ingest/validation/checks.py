@@ -1,7 +1,7 @@
 """The four real-data checks of ``ocvo validate``, each run with the project's own pipeline code.
 
 1. Hunt & Reffert (2023) members x Gaia DR3 RVs (gyrointerp cross-matches) through
-   ``pipeline.read_inputs`` / ``pipeline.catalogue_tables`` -> cluster RVs vs HUNT2023.
+   ``load.read_inputs`` / ``pipeline.catalogue_tables`` -> cluster RVs vs HUNT2023.
 2. FU2022 orbits recomputed with ``ingest.pipeline.s6_galactic.orbits`` from CANTAT2020 astrometry.
 3. The LAMOST LRS sample through ``readers.read_spectra`` and ``quality.spectrum_qc``.
 4. Literature cross-checks among the shared cluster tables with ``ingest.pipeline.s7_products.literature``.
@@ -19,6 +19,7 @@ import pandas as pd
 from ingest.pipeline.s7_products import literature
 from ingest.pipeline.s6_galactic import orbits
 from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import load
 from ingest.pipeline.s1_inputs import colmap, formats, readers
 from ingest.core.errors import InputError
 from ingest.pipeline.s3_quality import spectrum_qc
@@ -81,7 +82,7 @@ def hunt_gaia_cluster_rvs(data: Path, config: dict,
     if spectra is None:
         spectra = [(path, GAIA_RV_MAP) for path in gaia_rv_files(data)]
     rejections: dict[str, int] = {}
-    clusters, members, rvs = pipeline.read_inputs(
+    clusters, members, rvs = load.read_inputs(
         data / HUNT2023, data / HUNT_MEMBERS, spectra, "hunt2023", colmap, config,
         rejections)
     cluster, member, spectrum = pipeline.catalogue_tables(
