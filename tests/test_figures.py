@@ -11,7 +11,7 @@ from astropy.table import Table
 
 from helpers.synthetic import gradient_clusters
 from ingest.core import config
-from ingest.pipeline.s8_outputs import figures
+from ingest.pipeline.s8_outputs import figure_jobs, figures
 from ingest.pipeline.s7_products import gradients, literature
 from ingest.cli.commands import figures as figures_command
 from ingest.core.errors import InputError
@@ -139,10 +139,10 @@ def test_figures_of_the_demo_ingest(demo_ingest, tmp_path):
 
     directory = tmp_path / "demo"
     shutil.copytree(demo_ingest, directory)
-    paths = figures.render_directory(directory, jobs=2)
+    paths = figure_jobs.render_directory(directory, jobs=2)
     assert any(p.name == "gradient_fe_h_rgc.png" for p in paths)
     per_cluster = [p for p in paths if p.parent.name == "cluster"]
-    assert len(per_cluster) == 3 * len(figures.read_fits_table(directory / "cluster.fits"))
+    assert len(per_cluster) == 3 * len(figure_jobs.read_fits_table(directory / "cluster.fits"))
 
 
 def test_orbit_error_figure_is_drawn_when_orbit_errors_exist(tmp_path):

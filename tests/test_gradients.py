@@ -175,7 +175,7 @@ def test_gradient_table_has_the_published_columns_and_the_good_sample():
 
 @pytest.mark.slow
 def test_demo_ingest_recovers_the_injected_gradient(demo_sim, demo_ingest):
-    from ingest.pipeline.s8_outputs.figures import read_fits_table
+    from ingest.pipeline.s8_outputs.figure_jobs import read_fits_table
 
     truth = json.loads((demo_sim / "simulation.json").read_text())["model"]["gradient"]
     table = read_fits_table(demo_ingest / "gradient.fits")

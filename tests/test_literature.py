@@ -91,7 +91,7 @@ def test_injected_offsets_are_recovered_with_padded_and_aliased_names(tmp_path):
 
 def test_simulated_literature_tables_against_the_injected_truth(demo_sim):
     """Every literature row finds its cluster (spellings, aliases) and the offsets come back."""
-    from ingest.pipeline.s8_outputs.figures import read_fits_table
+    from ingest.pipeline.s8_outputs.figure_jobs import read_fits_table
 
     model = json.loads((demo_sim / "simulation.json").read_text())["model"]["literature"]
     truth = read_fits_table(demo_sim / "truth_clusters.fits")
@@ -112,7 +112,7 @@ def test_simulated_literature_tables_against_the_injected_truth(demo_sim):
 @pytest.mark.slow
 def test_demo_ingest_recovers_the_simulated_literature_offsets(demo_sim, demo_ingest):
     """End to end: literature minus the ingested cluster values."""
-    from ingest.pipeline.s8_outputs.figures import read_fits_table
+    from ingest.pipeline.s8_outputs.figure_jobs import read_fits_table
 
     model = json.loads((demo_sim / "simulation.json").read_text())["model"]["literature"]
     summary = read_fits_table(demo_ingest / "lit_summary.fits").set_index(
