@@ -53,11 +53,11 @@ def main() -> None:
     parser.add_argument("--reference-clusters", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    cfg = config_module.load()
+    cfg = config_module.settings(config_module.load())
     stars, cluster = synthetic(args.clusters, args.stars, args.seed)
 
     start = time.perf_counter()
-    estimate(stars, cluster, args.clusters, cfg)
+    estimate(stars, cluster, args.clusters, cfg.montecarlo, cfg.params_qc)
     fast_s = time.perf_counter() - start
 
     rng = np.random.default_rng(args.seed + 1)
@@ -65,7 +65,8 @@ def main() -> None:
     rows = np.isin(cluster, subset)
     relabel = np.searchsorted(subset, cluster[rows])
     start = time.perf_counter()
-    estimate_reference(stars[rows].reset_index(drop=True), relabel, len(subset), cfg, seed=3)
+    estimate_reference(stars[rows].reset_index(drop=True), relabel, len(subset), cfg.montecarlo,
+                       cfg.params_qc, seed=3)
     ref_s = time.perf_counter() - start
     ref_full_s = ref_s * len(stars) / rows.sum()
     result = {"clusters": args.clusters, "stars": args.stars, "parameters": 1 + len(ABUNDANCES),

@@ -1,6 +1,8 @@
 """Configuration: SPEC defaults, user overrides, and clear errors for bad files."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from ingest.core import config
@@ -85,3 +87,42 @@ def test_a_config_dict_is_checked_too():
     cfg["montecarlo"]["n_draws"] = 0
     with pytest.raises(ConfigError, match="'montecarlo.n_draws' = 0"):
         _resolve_config(cfg)
+
+
+def test_typed_sections_carry_every_merged_value(tmp_path):
+    """Each stage's section holds exactly the merged file's values (lists as tuples), so no
+    stage needs a default of its own."""
+    path = tmp_path / "c.toml"
+    path.write_text("[crossmatch]\nradius_arcsec = 2\n[gradients]\nage_bins_gyr = [0.2, 2.0]\n")
+    merged = config.load(path)
+    settings = config.settings(merged)
+    for name, table in merged.items():
+        if name in ("seed", "rv_offsets"):
+            continue
+        section = asdict(getattr(settings, name))
+        assert section == {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    assert settings.crossmatch.radius_arcsec == 2.0
+    assert isinstance(settings.crossmatch.radius_arcsec, float)
+    assert settings.gradients.age_bins_gyr == (0.2, 2.0)
+    assert dict(settings.rv_offsets) == merged["rv_offsets"]
+    assert settings.crossmatch.epoch("DR2") == 2015.5 and settings.crossmatch.epoch("DR3") == 2016.0
+    assert settings.members.prob_cut("cg20") == ("members.prob_min_cg20", 0.7)
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[galactic]\norbit_method = "epicycles"\n', "galactic.orbit_method"),
+    ('[gradients]\nsample = "everything"\n', "gradients.sample"),
+    ("[binaries]\nmin_p_close = 0.3\n", "binaries.min_p_close"),
+])
+def test_invalid_choices_stop_when_the_file_is_read(tmp_path, text, key):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=repr(key)):
+        config.load(path)
+
+
+def test_a_section_missing_a_key_is_named():
+    cfg = config.load()
+    del cfg["combine"]["rv_jitter_kms"]
+    with pytest.raises(ConfigError, match=r"\[combine\] lacks rv_jitter_kms"):
+        config.settings(cfg)

@@ -24,8 +24,9 @@ GAIA_RV_MAP = colmap.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 def blanco1(shared_data, id_fallback: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(cluster rows, member frame, spectrum rows) of the CG20 Blanco 1 x DR3 RV run."""
-    cfg = config_module.load()
-    cfg["crossmatch"]["id_fallback"] = id_fallback
+    merged = config_module.load()
+    merged["crossmatch"]["id_fallback"] = id_fallback
+    cfg = config_module.settings(merged)
     members_path = shared_data / "members" / "cantat2020" / "cantat2020_blanco1_members_dr2.csv"
     spectra = [(shared_data / "members" / "gyrointerp" / "blanco1_gillen2020_x_dr3.csv",
                 GAIA_RV_MAP)]

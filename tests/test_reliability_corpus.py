@@ -511,7 +511,8 @@ def read(tiny: Tiny, members: Path | None = None, spectra: list[Path] | None = N
     details: list[dict] = []
     entries = [(p, None) for p in spectra or [tiny.path("mrs")]]
     tables = load.read_inputs(tiny.path("clusters"), members or tiny.path("members"),
-                                  entries, "hunt2024", None, config_module.load(),
+                                  entries, "hunt2024", None,
+                                  config_module.settings(config_module.load()),
                                   rejections, details)
     return tables, rejections, details
 

@@ -20,7 +20,7 @@ def test_gaia_like_rvs_without_survey_recover_truth(demo_sim, tmp_path):
     mapfile = tmp_path / "plain.toml"
     mapfile.write_text(PLAIN_MAP)
     args = ingest_arguments(demo_sim)
-    cfg, rejections = config_module.load(), {}
+    cfg, rejections = config_module.settings(config_module.load()), {}
     clusters, members, spectra = load.read_inputs(
         args["clusters"], args["members"], [(rvs, None)], "hunt2024", mapfile, cfg, rejections)
     cluster, _, spectrum = pipeline.catalogue_tables(

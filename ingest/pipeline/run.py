@@ -28,11 +28,12 @@ from ingest.core import config as config_module
 from ingest.core import manifest
 from ingest.pipeline.s8_outputs import outdir, writers
 from ingest.pipeline.s1_inputs.load import (
-    LiteratureArg, SpectraArg, add_counts, check_distinct_spectra, gaia_epoch, input_paths,
+    LiteratureArg, SpectraArg, add_counts, check_distinct_spectra, input_paths,
     input_records, read_inputs, release_warnings, spectra_entries, spectra_read,
     spectrum_gaia_releases)
 from ingest.pipeline.s4_combine import apply_rv_offsets
 from ingest.pipeline.s8_outputs.tables import cluster_rows, member_rows, spectrum_rows
+from ingest.core.config import Crossmatch, Settings
 from ingest.core.errors import CatalogueError, InputError
 
 STAGES = ("read", "crossmatch", "spectrum_qc", "combine", "estimate", "galactic",
@@ -67,21 +68,20 @@ class StageClock:
 
 
 def matched_spectra(spectra: pd.DataFrame, pairs: pd.DataFrame,
-                    config: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+                    settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """(matched spectra as read, the same after QC, QC counts), one row per matched pair."""
     from ingest.pipeline.s3_quality import spectrum_qc
 
     used = np.unique(pairs["spec_index"].to_numpy())
-    raw = apply_rv_offsets(spectra.loc[used], config["rv_offsets"])
-    checked, counts = spectrum_qc(raw, config["spectra"]["snr_min"],
-                                  config["spectra"]["rv_flag_good"])
+    raw = apply_rv_offsets(spectra.loc[used], settings.rv_offsets)
+    checked, counts = spectrum_qc(raw, settings.spectra)
     at = pairs["spec_index"].to_numpy()
     return (raw.loc[at].reset_index(drop=True), checked.loc[at].reset_index(drop=True),
             counts)
 
 
 def science_products(clusters: pd.DataFrame, literature: Sequence[LiteratureArg],
-                     config: dict, seed: int, progress: bool,
+                     settings: Settings, seed: int, progress: bool,
                      clock: StageClock) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Galactic block, gradients, literature comparison and binary-cluster candidates."""
     from ingest.pipeline.s7_products import binaries
@@ -90,15 +90,15 @@ def science_products(clusters: pd.DataFrame, literature: Sequence[LiteratureArg]
     from ingest.pipeline.s7_products import literature as literature_module
 
     with clock.stage("galactic"):
-        clusters = galactic.add_galactic(clusters, config, seed, progress)
+        clusters = galactic.add_galactic(clusters, settings.galactic, seed, progress)
     tables: dict[str, pd.DataFrame] = {}
     with clock.stage("gradients"):
-        tables["gradient"] = gradients.fit_gradients(clusters, config, seed)
+        tables["gradient"] = gradients.fit_gradients(clusters, settings.gradients, seed)
     with clock.stage("literature"):
         tables["lit_comparison"], tables["lit_summary"] = literature_module.compare(
-            clusters, list(literature), config)
+            clusters, list(literature), settings.literature)
     with clock.stage("binaries"):
-        tables["binary_candidate"] = binaries.find_pairs(clusters, config)
+        tables["binary_candidate"] = binaries.find_pairs(clusters, settings.binaries)
     return clusters, tables
 
 
@@ -131,13 +131,13 @@ def staged_output(out: Path, tmp: Path | None = None) -> Iterator[Path]:
 
 
 def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
-              config: dict, surveys: dict[str, dict[str, Any]]) -> dict[str, Any]:
+              settings: Settings, surveys: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The figures of the end-of-run summary (also returned by ``run_ingest``)."""
     cluster, member = tables["cluster"], tables["member"]
     flags = member["flag"].value_counts()
     from ingest.pipeline.s7_products.gradients import min_flag12
 
-    good = min_flag12(config["gradients"])
+    good = min_flag12(settings.gradients)
     return {
         "row_counts": {name: len(t) for name, t in tables.items()},
         "clusters_with_rv": int(np.isfinite(cluster["rv"].to_numpy(float)).sum()),
@@ -151,21 +151,21 @@ def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
 
 
 def _check_matches(pairs: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataFrame,
-                   config: dict, release: str,
+                   xm: Crossmatch, release: str,
                    files: tuple[Path | str, Sequence[Path | str]]) -> None:
     """Stop, naming both inputs, when ids never match but positions do (two Gaia releases)
     or when nothing matched at all: either would publish an empty or gutted catalogue."""
     from ingest.pipeline.s2_crossmatch import id_spectra_on_id_members
 
-    xm, epoch = config["crossmatch"], gaia_epoch(release, config)
+    epoch = xm.epoch(release)
     member_file, spectrum_files = files[0], ", ".join(str(p) for p in files[1])
     by_id = (pairs["match_method"] == "source_id").any()
-    if not by_id and not xm["id_fallback"]:
-        coincident = id_spectra_on_id_members(members, spectra, xm["radius_arcsec"], epoch)
+    if not by_id and not xm.id_fallback:
+        coincident = id_spectra_on_id_members(members, spectra, xm, release)
         if coincident:
             raise InputError(member_file, f"no Gaia source_id of the spectra ({spectrum_files}) "
                              f"matches a member id, yet {coincident} spectra with ids lie within "
-                             f"{xm['radius_arcsec']}\" of members with ids: the files probably "
+                             f"{xm.radius_arcsec}\" of members with ids: the files probably "
                              f"use different Gaia releases (member ids read as Gaia {release}; "
                              "e.g. DR2 members against DR3 ids). "
                              "Use ids of one release, or set crossmatch.id_fallback = true to "
@@ -173,12 +173,12 @@ def _check_matches(pairs: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataF
     if pairs.empty:
         raise InputError(member_file, f"none of {len(members)} members matched any of "
                          f"{spectra_read(spectra)} spectra in {spectrum_files} (by Gaia id or within "
-                         f"{xm['radius_arcsec']}\" at epoch {epoch}); the run would publish "
+                         f"{xm.radius_arcsec}\" at epoch {epoch}); the run would publish "
                          "0 clusters")
 
 
 def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataFrame,
-                     config: dict, rejections: dict[str, int], clock: StageClock,
+                     settings: Settings, rejections: dict[str, int], clock: StageClock,
                      files: tuple[Path | str, Sequence[Path | str]] = ("members", ("spectra",)),
                      gaia_release: str = "DR3"
                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -191,23 +191,22 @@ def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.
     from ingest.pipeline.s3_quality import absolute_gmag
 
     with clock.stage("crossmatch"):
-        xm = config["crossmatch"]
-        pairs = match(members, spectra, xm["radius_arcsec"], gaia_epoch(gaia_release, config),
-                      xm["id_fallback"])
-        _check_matches(pairs, members, spectra, config, gaia_release, files)
+        pairs = match(members, spectra, settings.crossmatch, gaia_release)
+        _check_matches(pairs, members, spectra, settings.crossmatch, gaia_release, files)
         rejections["spectra_unmatched"] = int(spectra_read(spectra) - pairs["spec_index"].nunique())
     with clock.stage("spectrum_qc"):
-        raw, checked, qc_counts = matched_spectra(spectra, pairs, config)
+        raw, checked, qc_counts = matched_spectra(spectra, pairs, settings)
         add_counts(rejections, {k: v for k, v in qc_counts.items() if k != "qc_ok" and v})
     with clock.stage("combine"):
-        stars = member_rows(members, pairs, raw, checked, config["combine"])
+        stars = member_rows(members, pairs, raw, checked, settings.combine)
         spectrum_table = spectrum_rows(raw, checked, pairs, members)
     with clock.stage("estimate"):
         cluster_table, label = cluster_rows(clusters, members, stars)
         stars["abs_gmag"] = absolute_gmag(stars["gmag"].to_numpy(float),
                                           cluster_table["dist50"].to_numpy(float)[label],
                                           cluster_table["av50"].to_numpy(float)[label])
-        estimates, star_flags = estimate(stars, label, len(cluster_table), config)
+        estimates, star_flags = estimate(stars, label, len(cluster_table), settings.montecarlo,
+                                          settings.params_qc)
     return (pd.concat([cluster_table, estimates], axis=1), pd.concat([stars, star_flags], axis=1),
             spectrum_table)
 
@@ -273,6 +272,7 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     cfg, config_path = _resolve_config(config)
     seed = cfg["seed"] if seed is None else seed
     config_module.check_seed(seed)
+    settings = config_module.settings(cfg, str(config_path or "configuration"))
     progress = progress and sys.stderr.isatty()     # bars on a terminal only
     clusters, members, out = Path(clusters), Path(members), Path(out)
     colmap = Path(colmap) if colmap is not None else None
@@ -284,14 +284,15 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     staging = outdir.reserve_staging(out)
     try:
         return _run_stages(clusters, members, entries, out, staging, catalogue, colmap,
-                           literature, cfg, config_path, seed, progress)
+                           literature, cfg, settings, config_path, seed, progress)
     finally:
         outdir.discard(staging)          # a no-op after success: it became ``out``
 
 
 def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], out: Path,
                 staging: Path, catalogue: str, colmap: Path | None,
-                literature: Sequence[LiteratureArg], cfg: dict, config_path: Path | None,
+                literature: Sequence[LiteratureArg], cfg: dict, settings: Settings,
+                config_path: Path | None,
                 seed: int, progress: bool) -> dict[str, Any]:
     """The stages of :func:`run_ingest`, writing through the reserved ``staging`` directory."""
     from ingest.pipeline.s1_inputs import projection
@@ -310,15 +311,15 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
     try:
         with clock.stage("read"):
             cluster_in, member_in, spectra_in = read_inputs(
-                clusters, members, entries, catalogue, colmap, cfg, rejections, details)
-        surveys = manifest.survey_records(projection.survey_rows(spectra_in), cfg["rv_offsets"],
+                clusters, members, entries, catalogue, colmap, settings, rejections, details)
+        surveys = manifest.survey_records(projection.survey_rows(spectra_in), settings.rv_offsets,
                                           UNDECLARED_SURVEY)
         cluster_table, stars, spectrum_table = catalogue_tables(
-            cluster_in, member_in, spectra_in, cfg, rejections, clock,
+            cluster_in, member_in, spectra_in, settings, rejections, clock,
             (members, [p for p, _ in entries]), member_release)
         check_catalogue(cluster_table, stars, spectrum_table, rejections,
                         (members, [p for p, _ in entries]))
-        cluster_table, products = science_products(cluster_table, literature, cfg, seed,
+        cluster_table, products = science_products(cluster_table, literature, settings, seed,
                                                    progress, clock)
         tables = {"cluster": cluster_table, "member": stars, "spectrum": spectrum_table,
                   **products}
@@ -327,10 +328,10 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
             for name in OUTPUT_TABLES:
                 path = writers.write_table(tables[name], name, tmp / f"{name}.fits")
                 outputs[name] = manifest.output_record(path, len(tables[name]))
-            summary = summarise(tables, rejections, cfg, surveys)
+            summary = summarise(tables, rejections, settings, surveys)
             summary["rejected_values"] = details
             summary["gaia_releases"] = {"members": member_release,
-                                        "member_epoch": gaia_epoch(member_release, cfg),
+                                        "member_epoch": settings.crossmatch.epoch(member_release),
                                         "spectra": spectrum_releases,
                                         "warnings": release_warnings(member_release,
                                                                      spectrum_releases)}

@@ -14,9 +14,13 @@ so ten million spectra combine in seconds.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+
+from ingest.core.config import Combine
 
 XFE = ("c_fe", "n_fe", "o_fe", "mg_fe", "al_fe", "si_fe", "s_fe",
        "ca_fe", "ti_fe", "cr_fe", "ni_fe", "cu_fe")
@@ -126,19 +130,19 @@ def calibrated_scale(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, n_gr
 
 
 def error_scales(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, survey: np.ndarray,
-                 n_groups: int, settings: dict) -> dict[str, float]:
+                 n_groups: int, settings: Combine) -> dict[str, float]:
     """Per-survey RV error scale: ``rv_err_scale``, or calibrated on that survey's repeats."""
     labels = np.unique(survey).tolist()
-    if not settings["rv_err_scale_auto"]:
-        return {label: settings["rv_err_scale"] for label in labels}
+    if not settings.rv_err_scale_auto:
+        return {label: settings.rv_err_scale for label in labels}
     return {label: calibrated_scale(group[survey == label], rv[survey == label],
                                     rv_err[survey == label], n_groups,
-                                    settings["rv_jitter_kms"], settings["rv_err_scale"])
+                                    settings.rv_jitter_kms, settings.rv_err_scale)
             for label in labels}
 
 
 def variability(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, survey: np.ndarray,
-                n_groups: int, settings: dict) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+                n_groups: int, settings: Combine) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """(chi2, rv_var_flag, error scale per survey) per group from the ``[combine]`` settings.
 
     chi2 is taken about the mean weighted with the widened errors
@@ -148,14 +152,14 @@ def variability(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, survey: n
     scales = error_scales(group, rv, rv_err, survey, n_groups, settings)
     labels, row_label = np.unique(survey, return_inverse=True)
     scale = np.array([scales[label] for label in labels.tolist()], dtype=np.float64)[row_label]
-    sigma = widened_errors(rv_err, settings["rv_jitter_kms"], scale)
+    sigma = widened_errors(rv_err, settings.rv_jitter_kms, scale)
     result = weighted_stats(group, rv, sigma, n_groups)
-    flag = rv_variability(result["chi2"], result["nobs"], settings["rv_var_pvalue"])
+    flag = rv_variability(result["chi2"], result["nobs"], settings.rv_var_pvalue)
     return result["chi2"], flag, scales
 
 
 def combine(spectra: pd.DataFrame, group: np.ndarray, n_groups: int,
-            settings: dict) -> pd.DataFrame:
+            settings: Combine) -> pd.DataFrame:
     """One row per group (star) with ``<par>``, ``_err``, ``_std``, ``_nobs`` for every parameter.
 
     ``spectra`` holds the canonical spectrum columns (missing parameters are
@@ -184,7 +188,7 @@ def combine(spectra: pd.DataFrame, group: np.ndarray, n_groups: int,
     return pd.DataFrame(out)
 
 
-def apply_rv_offsets(spectra: pd.DataFrame, offsets: dict[str, float]) -> pd.DataFrame:
+def apply_rv_offsets(spectra: pd.DataFrame, offsets: Mapping[str, float]) -> pd.DataFrame:
     """Add each survey's configured zero-point offset to its RVs; record it as ``rv_offset``."""
     offset = spectra["survey"].map(lambda s: float(offsets.get(s, 0.0))).to_numpy(float)
     return spectra.assign(rv=spectra["rv"].to_numpy(float) + offset, rv_offset=offset)

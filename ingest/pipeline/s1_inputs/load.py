@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ingest.core import manifest
+from ingest.core.config import Settings
 from ingest.core.errors import InputError
 
 SpectraArg = Path | str | tuple[Path | str, str | Path | None]
@@ -52,11 +53,6 @@ def spectrum_gaia_releases(spectra: list[tuple[Path, Any]],
     return {str(path): spectrum_gaia_release(survey, colmap) for path, survey in spectra}
 
 
-def gaia_epoch(release: str, config: dict) -> float:
-    """Reference epoch of the member positions: Gaia DR2 is 2015.5, (E)DR3 2016.0."""
-    return config["crossmatch"]["gaia_epoch_dr2" if release == "DR2" else "gaia_epoch"]
-
-
 def release_warnings(member_release: str, spectrum_releases: dict[str, str | None]) -> list[str]:
     """One line per spectrum file whose declared Gaia release differs from the members'."""
     return [f"{path}: Gaia {release} ids against {member_release} member ids; only ids kept "
@@ -66,7 +62,7 @@ def release_warnings(member_release: str, spectrum_releases: dict[str, str | Non
 
 
 def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
-                catalogue: str, colmap: Path | None, config: dict,
+                catalogue: str, colmap: Path | None, settings: Settings,
                 rejections: dict[str, int], details: list[dict[str, Any]] | None = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Clusters, members above the probability cut (linked to clusters) and all spectra.
@@ -80,22 +76,21 @@ def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
 
     details = [] if details is None else details
     cluster_table = readers.read_clusters(clusters, catalogue, map_for(colmap, "clusters"))
-    prob_key = "prob_min_cg20" if catalogue == "cg20" else "prob_min"
-    prob_min = config["members"][prob_key]
+    prob_key, prob_min = settings.members.prob_cut(catalogue)
     member_table, rejected = readers.read_members(
         members, catalogue, map_for(colmap, "members"), prob_min,
         member_gaia_release(catalogue, colmap), details)
     add_counts(rejections, rejected)
     if member_table.empty:
-        raise InputError(members, _no_member_cause(rejected, f"members.{prob_key}", prob_min)
+        raise InputError(members, _no_member_cause(rejected, prob_key, prob_min)
                          + " (rejected: " + ", ".join(f"{k} {v}" for k, v in rejected.items()
                                                       if v)
                          + "); the run would publish 0 clusters")
     member_table = readers.link_members_to_clusters(member_table, cluster_table,
                                                     members, clusters)
     select = projection.member_selector(
-        member_table, config["crossmatch"]["radius_arcsec"],
-        gaia_epoch(member_gaia_release(catalogue, colmap), config))
+        member_table, settings.crossmatch.radius_arcsec,
+        settings.crossmatch.epoch(member_gaia_release(catalogue, colmap)))
     frames = []
     for number, (path, survey) in enumerate(spectra):
         frame, rejected = readers.read_spectra(path, survey, spectrum_map(survey, colmap),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ingest.core.config import Combine
 from ingest.pipeline.s4_combine import combine
 
 CLUSTER_FROM_CATALOGUE = ("mc_id", "ra", "dec", "glon", "glat", "r50", "pmra", "s_pmra",
@@ -38,7 +39,7 @@ def _mean_position(group: np.ndarray, ra: np.ndarray, dec: np.ndarray,
 
 
 def member_rows(members: pd.DataFrame, pairs: pd.DataFrame, raw: pd.DataFrame,
-                checked: pd.DataFrame, combine_settings: dict) -> pd.DataFrame:
+                checked: pd.DataFrame, combine_settings: Combine) -> pd.DataFrame:
     """One row per member with a matched spectrum: identity, match summary, combined values."""
     star_index, group = np.unique(pairs["member_index"].to_numpy(), return_inverse=True)
     n = len(star_index)
