@@ -66,6 +66,7 @@ OURS = """
 import sys, time
 import numpy as np, pandas as pd
 from astropy.table import Table
+from ingest.core import config
 from ingest.pipeline.s2_crossmatch import match
 members_path, spectra_path, out = sys.argv[1:4]
 def frame(path):
@@ -75,7 +76,7 @@ def frame(path):
     return f
 members, spectra = frame(members_path), frame(spectra_path)
 start = time.perf_counter()
-pairs = match(members, spectra, radius_arcsec=3.5, gaia_epoch=2016.0)
+pairs = match(members, spectra, config.settings(config.defaults()).crossmatch, "DR3")
 match_s = time.perf_counter() - start
 Table({"spec_index": pairs["spec_index"].to_numpy(np.int64),
        "member_index": pairs["member_index"].to_numpy(np.int64),

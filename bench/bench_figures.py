@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest.pipeline.s8_outputs import figures
+from ingest.pipeline.s8_outputs import figure_jobs
 
 
 def _timed(function, *args, **kwargs) -> tuple[float, list[Path]]:
@@ -30,13 +30,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch) / "ingest"
         shutil.copytree(args.directory, work)
-        clusters = figures.read_fits_table(work / "cluster.fits")
+        clusters = figure_jobs.read_fits_table(work / "cluster.fits")
         busiest = clusters.sort_values("n_all", ascending=False).cluster_name.iloc[0]
-        seconds, _ = _timed(figures.render_directory, work, [busiest], 1)
+        seconds, _ = _timed(figure_jobs.render_directory, work, [busiest], 1)
         print(f"one cluster ({busiest}, incl. reading the FITS files): {seconds:.2f} s")
         for jobs in args.jobs:
             shutil.rmtree(work / "figures", ignore_errors=True)
-            seconds, paths = _timed(figures.render_directory, work, None, jobs)
+            seconds, paths = _timed(figure_jobs.render_directory, work, None, jobs)
             per = seconds / len(clusters)
             print(f"all {len(clusters)} clusters + catalogue, {jobs} job(s): {seconds:.1f} s "
                   f"({len(paths)} PNG, {per * 1000:.0f} ms per cluster)")

@@ -71,11 +71,11 @@ def main() -> None:
     parser.add_argument("--reference-clusters", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    cfg = config_module.load()
+    cfg = config_module.settings(config_module.load())
     stars, cluster = synthetic(args.clusters, args.stars, args.seed)
 
     start = time.perf_counter()
-    estimate(stars, cluster, args.clusters, cfg)
+    estimate(stars, cluster, args.clusters, cfg.montecarlo, cfg.params_qc)
     fast_s = time.perf_counter() - start
 
     rng = np.random.default_rng(args.seed + 1)

@@ -46,7 +46,7 @@ def main() -> None:
     orbits.interpolated_potential()      # includes the one-off import of McMillan17
     setup_s = time.perf_counter() - start
     start = time.perf_counter()
-    out = galactic.add_galactic(clusters, cfg, seed=2, progress=True)
+    out = galactic.add_galactic(clusters, config.settings(cfg).galactic, seed=2, progress=True)
     wall = time.perf_counter() - start
     extra = args.draws
     n_orbits = args.clusters * (1 + extra)
@@ -61,7 +61,7 @@ def main() -> None:
 
 def validate(clusters: pd.DataFrame, cfg: dict) -> None:
     """Interpolated vs full McMillan17 for the nominal orbits of ``clusters``."""
-    setup = orbits.OrbitSetup.from_config(cfg["galactic"])
+    setup = orbits.OrbitSetup.from_config(config.settings(cfg).galactic)
     ics = np.column_stack([clusters[c].to_numpy(float) for c in
                            ("ra", "dec", "dist50", "pmra", "pmdec", "rv")])
     ics[:, 2] /= 1000.0

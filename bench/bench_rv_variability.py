@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from astropy.table import Table
 
+from ingest.core.config import Settings, settings
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = {
     "exact errors": {},
@@ -46,12 +48,12 @@ def rules(defaults: dict) -> dict[str, dict]:
     return {"old": old, "jitter only": jitter, "new": dict(defaults["combine"])}
 
 
-def config_with(defaults: dict, combine: dict, exclude: bool) -> dict:
+def config_with(defaults: dict, combine: dict, exclude: bool) -> Settings:
     """A copy of the defaults with these combine settings and exclusion choice."""
     cfg = copy.deepcopy(defaults)
     cfg["combine"] = combine
     cfg["montecarlo"]["exclude_rv_variable"] = exclude
-    return cfg
+    return settings(cfg)
 
 
 def read_truth(sim: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -106,14 +108,15 @@ def cluster_quality(cluster: pd.DataFrame, member: pd.DataFrame, truth_stars: pd
 
 def run_scenario(options: dict, seed: int, defaults: dict, work: Path) -> dict:
     """Simulate with these error options and ingest with each rule and exclusion choice."""
-    from ingest.pipeline.run import StageClock, catalogue_tables, read_inputs
+    from ingest.pipeline.run import StageClock, catalogue_tables
+    from ingest.pipeline.s1_inputs.load import read_inputs
     from ingest.simulation import ingest_arguments, simulate
 
     sim = work / "sim"
     simulate("demo", seed, sim, progress=False, spectra_options=options)
     args = ingest_arguments(sim)
     inputs = read_inputs(args["clusters"], args["members"], args["spectra"], args["catalogue"],
-                         None, defaults, {})
+                         None, settings(defaults), {})
     truth_stars, truth_clusters = read_truth(sim)
     result = {}
     for name, combine in rules(defaults).items():

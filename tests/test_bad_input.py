@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import formats, readers
 from ingest.core.errors import InputError
 from test_readers import hunt_clusters_table, hunt_members_table, mrs_table, write
 
@@ -84,7 +84,7 @@ def test_duplicate_cluster_names(tmp_path):
 def test_empty_file(tmp_path, name):
     path = tmp_path / name
     path.write_bytes(b"")
-    assert "empty" in str(raises_naming(path, None, readers.read_table, path))
+    assert "empty" in str(raises_naming(path, None, formats.read_table, path))
 
 
 def test_table_without_rows(tmp_path):

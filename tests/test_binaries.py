@@ -31,7 +31,7 @@ def _field(n: int, seed: int) -> pd.DataFrame:
 
 
 def test_h_and_chi_persei_qualify_with_the_thesis_rvs():
-    pairs = binaries.find_pairs(H_CHI_PERSEI, config.defaults())
+    pairs = binaries.find_pairs(H_CHI_PERSEI, config.settings(config.defaults()).binaries)
     assert list(pairs.columns) == schema.table("binary_candidate").names
     assert len(pairs) == 1
     pair = pairs.iloc[0]
@@ -47,17 +47,17 @@ def test_h_and_chi_persei_qualify_with_the_thesis_rvs():
 
 def test_the_rv_criterion_can_veto_and_errors_widen_it():
     discordant = H_CHI_PERSEI.assign(rv=[-67.64, -43.90], rv_err=[1.0, 1.0])
-    assert binaries.find_pairs(discordant, config.defaults()).empty
+    assert binaries.find_pairs(discordant, config.settings(config.defaults()).binaries).empty
     uncertain = discordant.assign(rv_err=[10.42, 8.0])      # Hunt 2023's e_RV-like errors
-    assert len(binaries.find_pairs(uncertain, config.defaults())) == 1
+    assert len(binaries.find_pairs(uncertain, config.settings(config.defaults()).binaries)) == 1
 
 
 def test_missing_rv_is_kept_only_when_not_required():
     no_rv = H_CHI_PERSEI.assign(rv=[np.nan, -37.61])
     cfg = config.defaults()
-    assert binaries.find_pairs(no_rv, cfg).empty
+    assert binaries.find_pairs(no_rv, config.settings(cfg).binaries).empty
     cfg["binaries"]["require_rv"] = False
-    pairs = binaries.find_pairs(no_rv, cfg)
+    pairs = binaries.find_pairs(no_rv, config.settings(cfg).binaries)
     assert len(pairs) == 1 and np.isnan(pairs.drv[0])
 
 
@@ -71,7 +71,7 @@ def test_kd_tree_pairs_equal_brute_force_and_injected_pairs_are_found():
     distance = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=2)
     brute = {(i, j) for i, j in zip(*np.nonzero(np.triu(distance < 30.0, k=1)))}
     assert {tuple(sorted(p)) for p in pairs.tolist()} == brute
-    found = binaries.find_pairs(clusters, config.defaults())
+    found = binaries.find_pairs(clusters, config.settings(config.defaults()).binaries)
     assert {(f"Field {i}", f"Twin {i}") for i in range(5)} <= set(
         zip(found.cluster_a, found.cluster_b))
     assert found.sep_3d.is_monotonic_increasing
@@ -91,7 +91,7 @@ def test_hunt2023_h_and_chi_persei_pass_position_and_motion_but_not_gaia_rvs(sha
     assert pair.sep_3d < 30 and pair.dv_tan < 1.0
     assert pair.drv == pytest.approx(23.74, abs=0.01)
     assert pair.drv > cfg["binaries"]["rv_nsigma"] * pair.drv_err
-    pairs = binaries.find_pairs(hunt, cfg)
+    pairs = binaries.find_pairs(hunt, config.settings(cfg).binaries)
     print(f"HUNT2023: {len(every)} pairs within 30 pc, {len(pairs)} candidates")
     assert ("NGC 869", "NGC 884") not in set(zip(pairs.cluster_a, pairs.cluster_b))
 
@@ -117,22 +117,22 @@ def test_a_close_measured_pair_with_large_distance_errors_is_not_a_candidate():
                               dist84=[4145.0, 4153.0], ra=[34.76551, 34.8])
     pairs = binaries.pair_table(far, np.array([[0, 1]]), 30.0)
     assert pairs.sep_3d[0] < 30 and pairs.p_close[0] < 0.2
-    assert binaries.find_pairs(far, config.defaults()).empty
+    assert binaries.find_pairs(far, config.settings(config.defaults()).binaries).empty
 
 
 def test_the_age_difference_vetoes_a_pair():
     old_and_young = H_CHI_PERSEI.assign(logage50=[7.26, 8.5])
-    assert binaries.find_pairs(old_and_young, config.defaults()).empty
+    assert binaries.find_pairs(old_and_young, config.settings(config.defaults()).binaries).empty
     cfg = config.defaults()
     cfg["binaries"]["max_dlogage"] = 1.5
-    assert len(binaries.find_pairs(old_and_young, cfg)) == 1
+    assert len(binaries.find_pairs(old_and_young, config.settings(cfg).binaries)) == 1
 
 
 def test_p_close_below_one_half_is_refused():
     cfg = config.defaults()
     cfg["binaries"]["min_p_close"] = 0.3
     with pytest.raises(ValueError, match="min_p_close"):
-        binaries.find_pairs(H_CHI_PERSEI, cfg)
+        binaries.find_pairs(H_CHI_PERSEI, config.settings(cfg).binaries)
 
 
 def _text(value) -> str:
@@ -181,7 +181,7 @@ def test_hunt2023_finds_h_and_chi_persei_with_the_thesis_lamost_rvs(shared_data)
     pair_rows = hunt.cluster.isin(["NGC 869", "NGC 884"])
     hunt.loc[pair_rows, "rv"] = H_CHI_PERSEI.rv.to_numpy()
     hunt.loc[pair_rows, "rv_err"] = H_CHI_PERSEI.rv_err.to_numpy()
-    pairs = binaries.find_pairs(hunt, config.defaults())
+    pairs = binaries.find_pairs(hunt, config.settings(config.defaults()).binaries)
     match = pairs[(pairs.cluster_a == "NGC 869") & (pairs.cluster_b == "NGC 884")]
     assert len(match) == 1
     assert match.p_close.iloc[0] == pytest.approx(0.90, abs=0.03)

@@ -71,7 +71,7 @@ def test_combine_outputs_every_parameter_and_maps_feh():
     spectra = pd.DataFrame({"rv": [1.0, 3.0, 5.0], "rv_err": [1.0, 1.0, 2.0],
                             "feh": [-0.1, 0.1, 0.0], "feh_err": [0.1, 0.1, np.nan],
                             "teff": [5000.0, 5100.0, 6000.0], "teff_err": [50.0, 50.0, 100.0]})
-    out = combine(spectra, np.array([0, 0, 1]), 2, config.defaults()["combine"])
+    out = combine(spectra, np.array([0, 0, 1]), 2, config.settings(config.defaults()).combine)
     expected = {p + suffix for p in PARAMS for suffix in ("", "_err", "_std", "_nobs")}
     assert expected | {"rv_chi2", "rv_var_flag"} == set(out.columns)
     assert out["fe_h"].tolist() == pytest.approx([0.0, np.nan], nan_ok=True)

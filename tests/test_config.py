@@ -1,6 +1,8 @@
 """Configuration: what the defaults and a user's overrides do, and clear errors for bad files."""
 from __future__ import annotations
 
+from dataclasses import asdict, replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,7 +34,8 @@ def test_clip_sigma_sets_the_gaussian_fraction_kept_as_flag1(tmp_path, clip_sigm
     path = tmp_path / "c.toml"
     path.write_text("" if clip_sigma is None else f"[montecarlo]\nclip_sigma = {clip_sigma}\n")
     stars, cluster = _one_gaussian_cluster(4000, seed=3)
-    _, flags = estimate(stars, cluster, 1, config.load(path))
+    cfg = config.settings(config.load(path))
+    _, flags = estimate(stars, cluster, 1, cfg.montecarlo, cfg.params_qc)
     kept = float(np.mean(flags["flag"].to_numpy() >= 1))
     assert kept == pytest.approx(inside, abs=4 * np.sqrt(inside * (1 - inside) / 4000) + 0.005)
 
@@ -46,8 +49,8 @@ def test_snr_cut_rejects_below_it_and_a_user_file_moves_it(tmp_path):
     def labels(text: str) -> list[str]:
         path = tmp_path / "c.toml"
         path.write_text(text)
-        cfg = config.load(path)["spectra"]
-        return spectrum_qc(spectra, cfg["snr_min"], cfg["rv_flag_good"])[0]["qc"].tolist()
+        cfg = config.settings(config.load(path)).spectra
+        return spectrum_qc(spectra, cfg)[0]["qc"].tolist()
 
     assert labels("") == ["low_snr", "low_snr", "ok", "ok"]
     assert labels("[spectra]\nsnr_min = 5\n") == ["ok"] * 4
@@ -60,11 +63,11 @@ def test_parameter_qc_window_follows_the_configuration(tmp_path):
     lets the hot and cool stars through and leaves the cool dwarf out."""
     teff = np.array([3900.0, 4800.0, 4800.0, 5800.0, 7600.0])
     logg = np.array([2.0, 4.6, 2.5, 4.3, 4.0])
-    default = param_qc(teff, logg, config.load()["params_qc"])
+    default = param_qc(teff, logg, config.settings(config.load()).params_qc)
     assert default.tolist() == ["cool", "cool_dwarf", "ok", "ok", "hot"]
     path = tmp_path / "c.toml"
     path.write_text("[params_qc]\nteff_min = 3500.0\nteff_max = 8000.0\n")
-    wide = param_qc(teff, logg, config.load(path)["params_qc"])
+    wide = param_qc(teff, logg, config.settings(config.load(path)).params_qc)
     assert wide.tolist() == ["ok", "cool_dwarf", "ok", "ok", "ok"]
 
 
@@ -78,8 +81,8 @@ def test_crossmatch_radius_bounds_the_positional_match():
                             "source_id": pd.array([None, None], dtype="Int64")})
 
     def matched(**override) -> list[int]:
-        xm = config.load()["crossmatch"] | override
-        pairs = match(members, spectra, xm["radius_arcsec"], xm["gaia_epoch"])
+        xm = replace(config.settings(config.load()).crossmatch, **override)
+        pairs = match(members, spectra, xm, "DR3")
         return pairs["spec_index"].tolist()
 
     assert matched() == [0]
@@ -154,3 +157,42 @@ def test_a_config_dict_is_checked_too():
     cfg["montecarlo"]["clip_sigma"] = 0.0
     with pytest.raises(ConfigError, match="'montecarlo.clip_sigma' = 0.0"):
         _resolve_config(cfg)
+
+
+def test_typed_sections_carry_every_merged_value(tmp_path):
+    """Each stage's section holds exactly the merged file's values (lists as tuples), so no
+    stage needs a default of its own."""
+    path = tmp_path / "c.toml"
+    path.write_text("[crossmatch]\nradius_arcsec = 2\n[gradients]\nage_bins_gyr = [0.2, 2.0]\n")
+    merged = config.load(path)
+    settings = config.settings(merged)
+    for name, table in merged.items():
+        if name in ("seed", "rv_offsets"):
+            continue
+        section = asdict(getattr(settings, name))
+        assert section == {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    assert settings.crossmatch.radius_arcsec == 2.0
+    assert isinstance(settings.crossmatch.radius_arcsec, float)
+    assert settings.gradients.age_bins_gyr == (0.2, 2.0)
+    assert dict(settings.rv_offsets) == merged["rv_offsets"]
+    assert settings.crossmatch.epoch("DR2") == 2015.5 and settings.crossmatch.epoch("DR3") == 2016.0
+    assert settings.members.prob_cut("cg20") == ("members.prob_min_cg20", 0.7)
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[galactic]\norbit_method = "epicycles"\n', "galactic.orbit_method"),
+    ('[gradients]\nsample = "everything"\n', "gradients.sample"),
+    ("[binaries]\nmin_p_close = 0.3\n", "binaries.min_p_close"),
+])
+def test_invalid_choices_stop_when_the_file_is_read(tmp_path, text, key):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=repr(key)):
+        config.load(path)
+
+
+def test_a_section_missing_a_key_is_named():
+    cfg = config.load()
+    del cfg["combine"]["rv_jitter_kms"]
+    with pytest.raises(ConfigError, match=r"\[combine\] lacks rv_jitter_kms"):
+        config.settings(cfg)

@@ -6,9 +6,13 @@ import pandas as pd
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
+from ingest.core.config import Crossmatch
 from ingest.pipeline.s2_crossmatch import match
 
 GAIA_EPOCH = 2016.0
+# The crossmatch settings these tests assume (3.5" radius, DR3 epoch 2016.0), stated here
+# so that a change of defaults.toml does not silently change what they test.
+XM = Crossmatch(radius_arcsec=3.5, gaia_epoch=GAIA_EPOCH, gaia_epoch_dr2=2015.5, id_fallback=False)
 
 
 def members_frame(ra, dec, pmra=None, pmdec=None, source_id=None, index=None) -> pd.DataFrame:
@@ -56,14 +60,14 @@ def test_propagated_match_found_where_unpropagated_misses():
     members = members_frame(ra, dec, pmra, pmdec)
     spectra = spectra_frame(spec_ra, spec_dec, epoch)
 
-    pairs = match(members, spectra, radius_arcsec=3.5, gaia_epoch=GAIA_EPOCH)
+    pairs = match(members, spectra, XM, "DR3")
     assert pairs["spec_index"].tolist() == list(range(n))
     assert pairs["member_index"].tolist() == list(range(n))
     assert (pairs["match_method"] == "position").all()
     expected_sep = astropy_sep(true_ra, true_dec, spec_ra, spec_dec)
     np.testing.assert_allclose(pairs["match_sep"], expected_sep, atol=0.01)
     assert (astropy_sep(ra, dec, spec_ra, spec_dec) > 3.5).all()
-    unpropagated = match(members, spectra_frame(spec_ra, spec_dec, np.full(n, np.nan)))
+    unpropagated = match(members, spectra_frame(spec_ra, spec_dec, np.full(n, np.nan)), XM, "DR3")
     assert len(unpropagated) == 0
 
 
@@ -75,7 +79,7 @@ def test_all_candidates_in_radius_are_kept():
     dec = centre_dec + seps * np.cos(angles) / 3600
     members = members_frame(ra, dec, index=np.arange(100, 100 + len(seps)))
     spectra = spectra_frame([centre_ra], [centre_dec], [2018.0], index=[7])
-    pairs = match(members, spectra)
+    pairs = match(members, spectra, XM, "DR3")
     reference = astropy_sep(ra, dec, np.full(len(ra), centre_ra), np.full(len(ra), centre_dec))
     inside = np.flatnonzero(reference <= 3.5)
     assert len(inside) == 8
@@ -89,7 +93,7 @@ def test_source_id_match_takes_precedence_and_non_members_stay_unmatched():
     spectra = spectra_frame(
         [50.0, 10.0, 10.0], [-30.0, 20.0, 20.0], [2015.0] * 3,
         source_id=[2, 999, None], index=["far_but_id", "non_member_id", "no_id"])
-    pairs = match(members, spectra).set_index("spec_index")
+    pairs = match(members, spectra, XM, "DR3").set_index("spec_index")
     assert "non_member_id" not in pairs.index
     assert pairs.loc["far_but_id", "member_index"] == 1
     assert pairs.loc["far_but_id", "match_method"] == "source_id"
@@ -104,7 +108,7 @@ def test_fast_mover_does_not_hide_slow_matches():
     years = 2010.0 - GAIA_EPOCH
     fast_ra, fast_dec = tangent_plane_position(200.0, 45.0, 10_000.0, 0.0, years)
     spectra = spectra_frame([100.0 + 1 / 3600, fast_ra], [0.0, fast_dec], [2010.0, 2010.0])
-    pairs = match(members, spectra)
+    pairs = match(members, spectra, XM, "DR3")
     assert pairs["member_index"].tolist() == [0, 1]
     assert pairs["match_sep"].iloc[1] < 0.05
 
@@ -121,7 +125,8 @@ def test_random_field_equals_brute_force_reference():
     spec_dec = dec[host] + rng.normal(0, 3 / 3600, n_spectra)
     spec_ra = ra[host] + rng.normal(0, 3 / 3600, n_spectra) / np.cos(np.radians(spec_dec))
     epoch = rng.uniform(2011, 2021, n_spectra)
-    pairs = match(members_frame(ra, dec, pmra, pmdec), spectra_frame(spec_ra, spec_dec, epoch))
+    pairs = match(members_frame(ra, dec, pmra, pmdec), spectra_frame(spec_ra, spec_dec, epoch),
+                  XM, "DR3")
 
     cos_sep = (SkyCoord(spec_ra * u.deg, spec_dec * u.deg).cartesian.xyz.value.T
                @ SkyCoord(ra * u.deg, dec * u.deg).cartesian.xyz.value)

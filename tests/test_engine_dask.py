@@ -199,6 +199,7 @@ def test_id_fallback_tie_goes_to_the_same_member_in_both_engines():
     ids (one star listed in two clusters): both engines give it to the first member row,
     whatever order the candidate pairs were found in."""
     import pandas as pd
+    from dataclasses import replace
 
     from ingest.pipeline import s2_crossmatch as crossmatch
     from ingest.pipeline.dask_engine import xmatch
@@ -209,7 +210,9 @@ def test_id_fallback_tie_goes_to_the_same_member_in_both_engines():
                            index=[4, 9, 12])
     spectra = pd.DataFrame({"ra": [10.0], "dec": [5.0 + 1.0 / 3600], "epoch": [2016.0],
                             "source_id": pd.array([123], dtype="Int64")}, index=[3])
-    local = crossmatch.match(members, spectra, 3.5, 2016.0, id_fallback=False)
+    xm = replace(config.settings(config.defaults()).crossmatch, radius_arcsec=3.5,
+                 gaia_epoch=2016.0, id_fallback=False)
+    local = crossmatch.match(members, spectra, xm, "DR3")
     assert local[["spec_index", "member_index"]].to_numpy().tolist() == [[3, 4]]
     sep = float(local["match_sep"].iloc[0])
     near = pd.DataFrame({"spec_index": [3, 3], "member_index": [9, 4], "match_sep": [sep, sep],

@@ -1,6 +1,8 @@
 """Monte Carlo cluster estimation against a brute-force 5000-draw Monte Carlo and injected truth."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,8 +17,8 @@ from helpers.monte_carlo import FU_DRAWS, brute_force_stats
 
 
 @pytest.fixture
-def cfg() -> dict:
-    return config_module.load()
+def cfg() -> config_module.Settings:
+    return config_module.settings(config_module.load())
 
 
 def synthetic_stars(n_clusters: int, seed: int, sigma_int: float = 1.0,
@@ -109,7 +111,7 @@ def test_estimate_matches_a_brute_force_5000_draw_monte_carlo(cfg):
     centre of the symmetric RV distributions within the same noise."""
     sizes = [5, 6, 9, 12, 15, 20, 25, 30]
     stars, cluster, truth = symmetric_rv_clusters(sizes, seed=41)
-    out, flags = estimate(stars, cluster, len(sizes), cfg)
+    out, flags = estimate(stars, cluster, len(sizes), cfg.montecarlo, cfg.params_qc)
     assert (flags["flag"] == 12).all()
     rng = np.random.default_rng(42)
     worst = 0.0
@@ -140,8 +142,8 @@ def test_outlier_and_rv_variable_star_do_not_pull_cluster_rv(cfg):
                           "teff": np.full(17, 5800.0), "logg": np.full(17, 4.2)})
     for par in ABUNDANCES:
         stars[par], stars[par + "_err"] = 0.0, 0.05
-    clean, _ = estimate(stars.iloc[:15], np.zeros(15, np.int64), 1, cfg)
-    dirty, flags = estimate(stars, np.zeros(17, np.int64), 1, cfg)
+    clean, _ = estimate(stars.iloc[:15], np.zeros(15, np.int64), 1, cfg.montecarlo, cfg.params_qc)
+    dirty, flags = estimate(stars, np.zeros(17, np.int64), 1, cfg.montecarlo, cfg.params_qc)
     assert flags["flag"].tolist()[15:] == [0, 0]
     assert dirty["n_all"][0] == 17 and dirty["n_flag1"][0] == 15
     assert dirty["rv"][0] == clean["rv"][0] and dirty["rv_std"][0] == clean["rv_std"][0]
@@ -155,7 +157,7 @@ def test_rv_flag_categories(cfg):
                           "rv_var_flag": np.int16(0), "teff": 5800.0, "logg": 4.2})
     for par in ABUNDANCES:
         stars[par], stars[par + "_err"] = 0.0, 0.05
-    out, _ = estimate(stars, cluster, 4, cfg)
+    out, _ = estimate(stars, cluster, 4, cfg.montecarlo, cfg.params_qc)
     assert out["rv_flag"].tolist() == [RV_FLAG_SINGLE, RV_FLAG_FEW, RV_FLAG_OK, RV_FLAG_NONE]
     assert out["rv_fit_mu"][2] == pytest.approx(out["rv"][2], abs=0.5 * out["rv_std"][2])
     assert np.isnan(out["rv"][3]) and out["n_all"][3] == 0
@@ -172,10 +174,9 @@ def test_parameter_qc_removes_cool_dwarf_bias(cfg):
     for par in ABUNDANCES:
         stars[par] = np.where(dwarf, -0.3, 0.0) + rng.normal(0, 0.05, n)
         stars[par + "_err"] = 0.05
-    on, flags = estimate(stars, np.zeros(n, np.int64), 1, cfg)
-    off_cfg = config_module.load()
-    off_cfg["params_qc"]["enabled"] = False
-    off, _ = estimate(stars, np.zeros(n, np.int64), 1, off_cfg)
+    on, flags = estimate(stars, np.zeros(n, np.int64), 1, cfg.montecarlo, cfg.params_qc)
+    off_qc = replace(cfg.params_qc, enabled=False)
+    off, _ = estimate(stars, np.zeros(n, np.int64), 1, cfg.montecarlo, off_qc)
     assert (flags["param_qc"][dwarf] == "cool_dwarf").all()
     flag1 = (flags["flag"] >= 1).to_numpy()
     assert flag1.sum() >= n - 3                 # a 2-sigma clip of 40 Gaussian RVs
@@ -186,7 +187,7 @@ def test_parameter_qc_removes_cool_dwarf_bias(cfg):
 
 def test_pulls_against_injected_truth(cfg):
     stars, cluster, truth = synthetic_stars(1500, seed=21)
-    out, _ = estimate(stars, cluster, 1500, cfg)
+    out, _ = estimate(stars, cluster, 1500, cfg.montecarlo, cfg.params_qc)
     for par, num, true in (("rv", "n_flag1", truth["rv"]), ("fe_h", "fe_h_num", truth["abund"])):
         good = out[num].to_numpy() >= 3
         pull = (out[par].to_numpy() - true)[good] / out[par + "_err"].to_numpy()[good]
@@ -245,7 +246,7 @@ def test_iterated_robust_clip_removes_outliers_that_one_pooled_std_pass_keeps(cf
     several times more outliers."""
     stars, cluster, outlier = _rv_only_clusters(40, 50, seed=30, sigma_int=2.0,
                                                 outlier_fraction=0.1)
-    out, flags = estimate(stars, cluster, 40, cfg)
+    out, flags = estimate(stars, cluster, 40, cfg.montecarlo, cfg.params_qc)
     flag1 = flags["flag"].to_numpy() >= 1
     kept_outliers, kept_members = flag1[outlier].mean(), flag1[~outlier].mean()
     rv, err = stars.rv.to_numpy(), stars.rv_err.to_numpy()
@@ -265,7 +266,7 @@ def test_likelihood_fit_recovers_the_injected_dispersion(cfg):
     """60 clusters of 40 stars, intrinsic 2 km/s, errors 0.5-4 km/s: the fitted sigma
     averages to 2 within 5% and no more than 2 of 60 true Gaussians are rejected."""
     stars, cluster, _ = _rv_only_clusters(60, 40, seed=31, sigma_int=2.0)
-    out, _ = estimate(stars, cluster, 60, cfg)
+    out, _ = estimate(stars, cluster, 60, cfg.montecarlo, cfg.params_qc)
     ok = out["rv_flag"].to_numpy() == RV_FLAG_OK
     print(f"fitted sigma mean {out.rv_fit_sigma.mean():.3f}, median "
           f"{out.rv_fit_sigma.median():.3f}; accepted {ok.sum()}/60")
@@ -282,6 +283,6 @@ def test_a_double_peaked_cluster_is_not_called_a_good_gaussian_fit(cfg):
                           "teff": 5800.0, "logg": 4.2})
     for par in ABUNDANCES:
         stars[par], stars[par + "_err"] = 0.0, 0.05
-    out, flags = estimate(stars, np.zeros(60, np.int64), 1, cfg)
+    out, flags = estimate(stars, np.zeros(60, np.int64), 1, cfg.montecarlo, cfg.params_qc)
     assert (flags["flag"] >= 1).all()
     assert out["rv_flag"][0] == estimation.RV_FLAG_REJECTED

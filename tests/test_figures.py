@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -11,7 +12,7 @@ from astropy.table import Table
 
 from helpers.synthetic import gradient_clusters
 from ingest.core import config
-from ingest.pipeline.s8_outputs import figures
+from ingest.pipeline.s8_outputs import figure_jobs, figures
 from ingest.pipeline.s7_products import gradients, literature
 from ingest.cli.commands import figures as figures_command
 from ingest.core.errors import InputError
@@ -73,17 +74,18 @@ def test_a_cluster_without_spectra_still_gets_its_figures(tmp_path):
     assert len(paths) == 3 and all(p.is_file() for p in paths)
 
 
-def _fast_config() -> dict:
-    cfg = config.defaults()
-    cfg["gradients"].update(mcmc_steps=300, mcmc_burn=100, mcmc_max_steps=300)
-    return cfg
+def _fast_config() -> config.Gradients:
+    """The default [gradients] with one very short MCMC run (steps = max_steps)."""
+    return replace(config.settings(config.defaults()).gradients, mcmc_steps=300,
+                   mcmc_burn=100, mcmc_max_steps=300)
 
 
 def _write_lit(tmp_path, clusters: pd.DataFrame):
     path = tmp_path / "lit.csv"
     pd.DataFrame({"Cluster": clusters.cluster_name, "RV": clusters.rv - 4.7,
                   "FeH": clusters.fe_h + 0.02}).to_csv(path, index=False)
-    return literature.compare(clusters, [("litB", path, None)], config.defaults())[0]
+    return literature.compare(clusters, [("litB", path, None)],
+                              config.settings(config.defaults()).literature)[0]
 
 
 def test_catalogue_figures(tmp_path):
@@ -105,7 +107,8 @@ def _fake_ingest_dir(tmp_path):
     out.mkdir()
     Table.from_pandas(clusters).write(out / "cluster.fits")
     Table.from_pandas(members).write(out / "member.fits")
-    Table.from_pandas(gradients.fit_gradients(gradient_clusters(200, seed=6), _fast_config(), 7)).write(
+    Table.from_pandas(gradients.fit_gradients(gradient_clusters(200, seed=6), _fast_config(),
+                                              7)).write(
         out / "gradient.fits")
     Table.from_pandas(_write_lit(tmp_path, clusters)).write(out / "lit_comparison.fits")
     return out
@@ -139,10 +142,10 @@ def test_figures_of_the_demo_ingest(demo_ingest, tmp_path):
 
     directory = tmp_path / "demo"
     shutil.copytree(demo_ingest, directory)
-    paths = figures.render_directory(directory, jobs=2)
+    paths = figure_jobs.render_directory(directory, jobs=2)
     assert any(p.name == "gradient_fe_h_rgc.png" for p in paths)
     per_cluster = [p for p in paths if p.parent.name == "cluster"]
-    assert len(per_cluster) == 3 * len(figures.read_fits_table(directory / "cluster.fits"))
+    assert len(per_cluster) == 3 * len(figure_jobs.read_fits_table(directory / "cluster.fits"))
 
 
 def test_orbit_error_figure_is_drawn_when_orbit_errors_exist(tmp_path):

@@ -76,7 +76,7 @@ def test_add_galactic_adds_the_rd_columns_and_flags_what_it_skips():
     cfg["galactic"].update(orbit_draws=10, orbit_time_gyr=0.3, orbit_steps=601)
     clusters = _clusters()
     before = clusters.copy()
-    out = galactic.add_galactic(clusters, cfg, seed=4)
+    out = galactic.add_galactic(clusters, config.settings(cfg).galactic, seed=4)
     pd.testing.assert_frame_equal(clusters, before)          # input untouched
     assert set(GALACTIC_COLUMNS) <= set(out.columns)
     assert out["orbit_flag"].tolist() == [orbits.FLAG_OK, orbits.FLAG_NO_RV, orbits.FLAG_OK,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,10 +14,10 @@ from ingest.pipeline.s7_products import gradients
 from ingest.core import schema
 
 
-def _fast_config() -> dict:
-    cfg = config.defaults()
-    cfg["gradients"].update(mcmc_steps=1500, mcmc_burn=500, mcmc_max_steps=1500)
-    return cfg
+def _fast_config() -> config.Gradients:
+    """The default [gradients] with one short MCMC run (no extension: steps = max_steps)."""
+    return replace(config.settings(config.defaults()).gradients, mcmc_steps=1500,
+                   mcmc_burn=500, mcmc_max_steps=1500)
 
 
 def test_slope_errors_are_honest_when_clusters_scatter_beyond_their_errors():
@@ -56,7 +57,7 @@ def test_fitted_knee_is_recovered_with_walkers_spread_over_the_prior_and_a_conve
     """Injected knee 11.5 kpc; walkers start uniformly over 7-16 kpc (none need be near it);
     the chain must run >= 50 autocorrelation times and recover the truth within 2 sigma."""
     frame = _clusters(600, seed=4)
-    mcmc = dict(config.defaults()["gradients"], mcmc_steps=2000, mcmc_burn=500)
+    mcmc = replace(config.settings(config.defaults()).gradients, mcmc_steps=2000, mcmc_burn=500)
     fit = gradients.fit_broken_free(frame.r_gc.to_numpy(), frame.fe_h.to_numpy(),
                                     frame.fe_h_err.to_numpy(), knee_prior=(7.0, 16.0),
                                     mcmc=mcmc, rng=np.random.default_rng(5))
@@ -82,7 +83,8 @@ def test_walkers_start_over_the_whole_knee_range():
     try:
         gradients.fit_broken_free(frame.r_gc.to_numpy(), frame.fe_h.to_numpy(),
                                   frame.fe_h_err.to_numpy(), (7.0, 16.0),
-                                  _fast_config()["gradients"], np.random.default_rng(1))
+                                  _fast_config(),
+                                  np.random.default_rng(1))
     finally:
         gradients._run_emcee = original
     knees = starts[0]
@@ -121,20 +123,18 @@ def test_quadratic_trends_in_lz_and_energy_per_age_group_are_recovered():
 def test_sample_definitions_and_the_per_element_minimum():
     frame = _clusters(300, seed=19)
     frame["mg_fe_num"] = np.where(np.arange(300) % 2 == 0, 1, 5)
-    cfg = _fast_config()
-    cfg["gradients"]["sample"] = "thesis"
-    table = gradients.fit_gradients(frame, cfg, seed=20)
+    table = gradients.fit_gradients(frame, replace(_fast_config(), sample="thesis"), seed=20)
     everything = table[(table.model == "linear") & (table.variable == "r_gc")
                        & (table.quantity == "fe_h") & (table.age_bin == "all")].iloc[0]
     assert everything.n == int(((frame.n_flag12 >= 1) & (frame.r_gc >= 5)).sum())
     assert everything["sample"].startswith("thesis: n_flag12 >= 1")
     mg = table[(table.quantity == "mg_fe") & (table.range_max == 18.0)].iloc[0]
     assert mg.n == int(((frame.n_flag12 >= 1) & (frame.mg_fe_num >= 3)).sum())
-    cfg["gradients"].update(sample="custom", good_min_flag12=10)
-    assert gradients.min_flag12(cfg["gradients"]) == 10
+    assert gradients.min_flag12(replace(_fast_config(), sample="custom", good_min_flag12=10)) == 10
+    cfg = config.defaults()
     cfg["gradients"]["sample"] = "everything"
     with pytest.raises(ValueError, match="gradients.sample"):
-        gradients.min_flag12(cfg["gradients"])
+        config.settings(cfg)
 
 
 def test_quadratic_mcmc_recovers_an_injected_parabola():
@@ -144,7 +144,7 @@ def test_quadratic_mcmc_recovers_an_injected_parabola():
     truth = (0.002, -0.08, 0.5)
     y = truth[0] * x ** 2 + truth[1] * x + truth[2] + rng.normal(0, 0.03, 200) + \
         rng.normal(0, err)
-    fit = gradients.fit_quadratic(x, y, err, _fast_config()["gradients"],
+    fit = gradients.fit_quadratic(x, y, err, _fast_config(),
                                   np.random.default_rng(7))
     assert abs(fit.quad - truth[0]) < 2 * fit.quad_err
     assert abs(fit.slope - truth[1]) < 2 * fit.slope_err
@@ -175,7 +175,7 @@ def test_gradient_table_has_the_published_columns_and_the_good_sample():
 
 @pytest.mark.slow
 def test_demo_ingest_recovers_the_injected_gradient(demo_sim, demo_ingest):
-    from ingest.pipeline.s8_outputs.figures import read_fits_table
+    from ingest.pipeline.s8_outputs.figure_jobs import read_fits_table
 
     truth = json.loads((demo_sim / "simulation.json").read_text())["model"]["gradient"]
     table = read_fits_table(demo_ingest / "gradient.fits")

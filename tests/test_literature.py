@@ -77,7 +77,7 @@ def test_injected_offsets_are_recovered_with_padded_and_aliased_names(tmp_path):
     lit.loc[lit.index[:20], "FeH"] = np.nan
     path = tmp_path / "lit.csv"
     lit.to_csv(path, index=False)
-    comparison, summary = literature.compare(clusters, [("litX", path, None)], config.defaults())
+    comparison, summary = literature.compare(clusters, [("litX", path, None)], config.settings(config.defaults()).literature)
     assert list(comparison.columns) == schema.table("lit_comparison").names
     assert list(summary.columns) == schema.table("lit_summary").names
     summary = summary.set_index("quantity")
@@ -91,7 +91,7 @@ def test_injected_offsets_are_recovered_with_padded_and_aliased_names(tmp_path):
 
 def test_simulated_literature_tables_against_the_injected_truth(demo_sim):
     """Every literature row finds its cluster (spellings, aliases) and the offsets come back."""
-    from ingest.pipeline.s8_outputs.figures import read_fits_table
+    from ingest.pipeline.s8_outputs.figure_jobs import read_fits_table
 
     model = json.loads((demo_sim / "simulation.json").read_text())["model"]["literature"]
     truth = read_fits_table(demo_sim / "truth_clusters.fits")
@@ -99,7 +99,8 @@ def test_simulated_literature_tables_against_the_injected_truth(demo_sim):
     clusters = truth.merge(hunt[["Name", "AllNames"]], on="Name").rename(
         columns={"Name": "cluster", "AllNames": "all_names"})
     literature_args = [(label, demo_sim / spec["file"], None) for label, spec in model.items()]
-    comparison, summary = literature.compare(clusters, literature_args, config.defaults())
+    comparison, summary = literature.compare(clusters, literature_args,
+                                             config.settings(config.defaults()).literature)
     summary = summary.set_index(["catalogue", "quantity"])
     for label, spec in model.items():
         rows = len(pd.read_csv(demo_sim / spec["file"]))
@@ -112,7 +113,7 @@ def test_simulated_literature_tables_against_the_injected_truth(demo_sim):
 @pytest.mark.slow
 def test_demo_ingest_recovers_the_simulated_literature_offsets(demo_sim, demo_ingest):
     """End to end: literature minus the ingested cluster values."""
-    from ingest.pipeline.s8_outputs.figures import read_fits_table
+    from ingest.pipeline.s8_outputs.figure_jobs import read_fits_table
 
     model = json.loads((demo_sim / "simulation.json").read_text())["model"]["literature"]
     summary = read_fits_table(demo_ingest / "lit_summary.fits").set_index(
@@ -141,10 +142,10 @@ def test_minimum_stars_drops_thinly_supported_clusters(tmp_path):
     pd.DataFrame({"Cluster": ["A 01", "A 2", "A 3"], "RV": [1.5, 2.5, 3.5],
                   "FeH": [0.05, 0.15, 0.25]}).to_csv(path, index=False)
     cfg = config.defaults()
-    everything, _ = literature.compare(clusters, [("lit", path, None)], cfg)
+    everything, _ = literature.compare(clusters, [("lit", path, None)], config.settings(cfg).literature)
     assert len(everything) == 6                       # "A 01" matches "A 1"
     cfg["literature"]["min_stars"] = 3
-    comparison, summary = literature.compare(clusters, [("lit", path, None)], cfg)
+    comparison, summary = literature.compare(clusters, [("lit", path, None)], config.settings(cfg).literature)
     kept = set(zip(comparison.quantity, comparison.cluster_name))
     assert kept == {("rv", "A 2"), ("rv", "A 3"), ("fe_h", "A 1"), ("fe_h", "A 3")}
     assert summary.set_index("quantity").loc["rv", "n"] == 2

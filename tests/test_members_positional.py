@@ -6,6 +6,8 @@ epoch 2015.5) member-list variants against the injected cluster truth.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +15,8 @@ from astropy.table import Table
 
 from ingest.core import config as config_module
 from ingest.pipeline import run as pipeline
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import load
+from ingest.pipeline.s1_inputs import colmap, readers
 from ingest.pipeline.s2_crossmatch import match
 from ingest.core.errors import InputError
 from ingest.pipeline.run import run_ingest
@@ -22,6 +25,9 @@ from test_pipeline import MEDIAN_PULL_LIMIT, robust_pulls, truth_clusters
 
 SEED = 12345
 ARCSEC = 1 / 3600.0
+# The crossmatch settings of the matching tests below (3.5" radius, DR3 epoch 2016.0).
+XM = config_module.Crossmatch(radius_arcsec=3.5, gaia_epoch=2016.0, gaia_epoch_dr2=2015.5,
+                              id_fallback=False)
 
 
 def write_members(rows: dict, path) -> str:
@@ -56,18 +62,18 @@ def test_cg20_members_are_keyed_by_their_dr2_designation(tmp_path):
 
 
 def test_cg20_implies_gaia_dr2_and_epoch_2015_5():
-    cfg = config_module.load()
-    assert pipeline.member_gaia_release("cg20", None) == "DR2"
-    assert pipeline.gaia_epoch("DR2", cfg) == 2015.5
-    assert pipeline.gaia_epoch(pipeline.member_gaia_release("hunt2024", None), cfg) == 2016.0
+    xm = config_module.settings(config_module.load()).crossmatch
+    assert colmap.member_gaia_release("cg20", None) == "DR2"
+    assert xm.epoch("DR2") == 2015.5
+    assert xm.epoch(colmap.member_gaia_release("hunt2024", None)) == 2016.0
 
 
 def test_declared_release_mismatch_is_reported(tmp_path):
     survey_map = tmp_path / "dr2-rvs.toml"
     survey_map.write_text('survey = "x"\ngaia_release = "DR2"\n[spectra]\nrv = "rv"\n')
-    releases = pipeline.spectrum_gaia_releases([(tmp_path / "s.csv", survey_map)], None)
+    releases = load.spectrum_gaia_releases([(tmp_path / "s.csv", survey_map)], None)
     assert releases == {str(tmp_path / "s.csv"): "DR2"}
-    (warning,) = pipeline.release_warnings("DR3", releases)
+    (warning,) = load.release_warnings("DR3", releases)
     assert "s.csv" in warning and "DR2" in warning and "DR3" in warning
 
 
@@ -85,7 +91,7 @@ def test_idless_member_takes_the_nearest_gaia_star_and_id_free_fibres():
     spectra = frame([10.0, 10.0, 10.0, 10.0], [20.0 + 0.4 * ARCSEC, 20.0 + 0.5 * ARCSEC,
                                               20.0 + 2.5 * ARCSEC, 20.0 + 1.0 * ARCSEC],
                     [7, 7, 8, None], epoch=np.full(4, 2016.0))
-    pairs = match(members, spectra, 3.5, 2016.0)
+    pairs = match(members, spectra, XM, "DR3")
     assert pairs["spec_index"].tolist() == [0, 1, 3]
     assert set(pairs["match_method"]) == {"position"}
     np.testing.assert_allclose(pairs["match_sep"], [0.4, 0.5, 1.0], atol=1e-3)
@@ -97,8 +103,8 @@ def test_id_fallback_matches_unmatched_ids_only_to_members_without_an_id_match()
     members = frame([10.0, 11.0], [20.0, 20.0], [1, 2], pmra=[0.0, 0.0], pmdec=[0.0, 0.0])
     spectra = frame([10.0, 10.0, 11.0], [20.0, 20.0 + 1.5 * ARCSEC, 20.0 + ARCSEC],
                     [1, 99, 98], epoch=np.full(3, 2016.0))
-    assert match(members, spectra, 3.5, 2016.0)["spec_index"].tolist() == [0]
-    pairs = match(members, spectra, 3.5, 2016.0, id_fallback=True)
+    assert match(members, spectra, XM, "DR3")["spec_index"].tolist() == [0]
+    pairs = match(members, spectra, replace(XM, id_fallback=True), "DR3")
     assert pairs["spec_index"].tolist() == [0, 2]
     assert pairs["member_index"].tolist() == [0, 1]
     assert pairs["match_method"].tolist() == ["source_id", "position"]
@@ -113,15 +119,16 @@ def fast_config(**crossmatch) -> dict:
     return cfg
 
 
-def catalogue(sim, variant: str, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def catalogue(sim, variant: str, merged: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(cluster, member, spectrum) rows of the simulation read as ``variant``."""
+    cfg = config_module.settings(merged)
     args = ingest_arguments(sim, variant)
     rejections: dict[str, int] = {}
-    entries = pipeline._spectra_entries(args["spectra"], None)
-    clusters, members, spectra = pipeline.read_inputs(
+    entries = load.spectra_entries(args["spectra"], None)
+    clusters, members, spectra = load.read_inputs(
         args["clusters"], args["members"], entries, args["catalogue"], args.get("colmap"),
         cfg, rejections)
-    release = pipeline.member_gaia_release(args["catalogue"], args.get("colmap"))
+    release = colmap.member_gaia_release(args["catalogue"], args.get("colmap"))
     assert "members_no_source_id" not in rejections
     return pipeline.catalogue_tables(
         clusters, members, spectra, cfg, rejections, pipeline.StageClock(progress=False),
@@ -221,9 +228,9 @@ def test_member_file_without_any_id_column_is_read_not_rejected(positional_sim):
     # "succeeded" with 0 clusters.  Read with the plain Hunt map (no member_id mapped).
     rejections: dict[str, int] = {}
     args = ingest_arguments(positional_sim, "positional")
-    _, members, _ = pipeline.read_inputs(
-        args["clusters"], args["members"], pipeline._spectra_entries(args["spectra"], None),
-        "hunt2024", None, fast_config(), rejections)
+    _, members, _ = load.read_inputs(
+        args["clusters"], args["members"], load.spectra_entries(args["spectra"], None),
+        "hunt2024", None, config_module.settings(fast_config()), rejections)
     listed = Table.read(args["members"])
     assert len(members) == int(np.sum(np.asarray(listed["Prob"]) > 0.5))
     assert "members_no_source_id" not in rejections

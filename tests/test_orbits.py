@@ -11,8 +11,9 @@ from ingest.pipeline.s6_galactic import orbits
 
 
 def _setup(**changes) -> orbits.OrbitSetup:
-    galactic = dict(config.defaults()["galactic"], **changes)
-    return orbits.OrbitSetup.from_config(galactic)
+    cfg = config.defaults()
+    cfg["galactic"].update(changes)
+    return orbits.OrbitSetup.from_config(config.settings(cfg).galactic)
 
 
 def _random_ics(n: int, seed: int) -> np.ndarray:
@@ -203,7 +204,7 @@ def test_monte_carlo_is_reproducible_with_the_seed():
 
 def test_draw_count_is_validated():
     with pytest.raises(ValueError, match="orbit_draws"):
-        orbits.orbit_draws(dict(config.defaults()["galactic"], orbit_draws=3))
+        _setup(orbit_draws=3)
 
 
 def test_staeckel_estimates_agree_with_integration_for_disc_clusters():

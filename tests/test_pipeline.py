@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,8 @@ from conftest import DEMO_SEED, demo_ingest_arguments
 from ingest.core import config as config_module
 from ingest.core import manifest
 from ingest.pipeline import run as pipeline
+from ingest.pipeline.s8_outputs import tables
+from ingest.pipeline.s1_inputs import load
 from ingest.pipeline.s8_outputs import writers
 from ingest.cli.commands import ingest as ingest_command
 from ingest.pipeline.s2_crossmatch import match
@@ -92,16 +94,17 @@ def fast_runs(demo_sim, fast_config, tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def demo_stages(demo_sim) -> dict:
     """The demo through the pipeline's stages up to the per-star combination."""
-    cfg = config_module.load()
-    cfg["rv_offsets"]["lamost-lrs"] = 4.7
+    merged = config_module.load()
+    merged["rv_offsets"]["lamost-lrs"] = 4.7
+    cfg = config_module.settings(merged)
     args = demo_ingest_arguments(demo_sim)
-    clusters, members, spectra = pipeline.read_inputs(
-        args["clusters"], args["members"], pipeline._spectra_entries(args["spectra"], None),
+    clusters, members, spectra = load.read_inputs(
+        args["clusters"], args["members"], load.spectra_entries(args["spectra"], None),
         "hunt2024", None, cfg, {})
-    pairs = match(members, spectra, 3.5, 2016.0)
+    pairs = match(members, spectra, cfg.crossmatch, "DR3")
     raw, checked, _ = pipeline.matched_spectra(spectra, pairs, cfg)
-    stars = pipeline.member_rows(members, pairs, raw, checked, cfg["combine"])
-    cluster_table, label = pipeline.cluster_rows(clusters, members, stars)
+    stars = tables.member_rows(members, pairs, raw, checked, cfg.combine)
+    cluster_table, label = tables.cluster_rows(clusters, members, stars)
     return {"cfg": cfg, "members": members, "pairs": pairs, "raw": raw, "checked": checked,
             "stars": stars, "clusters": cluster_table, "label": label}
 
@@ -162,10 +165,9 @@ def test_same_inputs_and_seed_give_identical_tables(fast_runs):
 
 def test_cool_dwarf_bias_shows_without_parameter_qc_and_is_gone_with_it(demo_stages, demo_sim):
     cfg, stars, clusters, label = (demo_stages[k] for k in ("cfg", "stars", "clusters", "label"))
-    off_cfg = json.loads(json.dumps(cfg))
-    off_cfg["params_qc"]["enabled"] = False
-    on, on_flags = estimate(stars, label, len(clusters), cfg)
-    off, off_flags = estimate(stars, label, len(clusters), off_cfg)
+    off_qc = replace(cfg.params_qc, enabled=False)
+    on, on_flags = estimate(stars, label, len(clusters), cfg.montecarlo, cfg.params_qc)
+    off, off_flags = estimate(stars, label, len(clusters), cfg.montecarlo, off_qc)
     truth = truth_clusters(demo_sim).loc[clusters["cluster_name"], "fe_h"].to_numpy()
     true_dwarf = truth_stars(demo_sim).loc[stars["source_id"], "is_cool_dwarf"].to_numpy(bool)
     dwarfs_used = np.bincount(label, weights=true_dwarf & (off_flags["flag"] == 12),
@@ -186,10 +188,10 @@ def cluster_rv_pulls(out: pd.DataFrame, truth_rv: np.ndarray,
 
 def test_binaries_do_not_pull_cluster_rvs(demo_stages, demo_sim):
     cfg, stars, clusters, label = (demo_stages[k] for k in ("cfg", "stars", "clusters", "label"))
-    out, _ = estimate(stars, label, len(clusters), cfg)
+    out, _ = estimate(stars, label, len(clusters), cfg.montecarlo, cfg.params_qc)
     binary = truth_stars(demo_sim).loc[stars["source_id"], "is_binary"].to_numpy(bool)
     clean, _ = estimate(stars[~binary].reset_index(drop=True), label[~binary],
-                        len(clusters), cfg)                 # reference: no binary at all
+                        len(clusters), cfg.montecarlo, cfg.params_qc)   # no binary at all
     both = (out["n_flag1"] >= 3) & (clean["n_flag1"] >= 3)
     assert binary.sum() > 100 and both.sum() > 50
     shift = (np.abs(out["rv"] - clean["rv"]) / clean["rv_err"])[both]
@@ -209,7 +211,8 @@ def test_bad_flag_rows_do_not_pull_cluster_rvs(demo_stages, demo_sim):
     affected = np.bincount(label, weights=with_bad, minlength=len(clusters)) > 0
     assert bad.sum() > 100 and affected.sum() > 20
     truth_rv = truth_clusters(demo_sim).loc[clusters["cluster_name"], "rv"].to_numpy()
-    out, _ = estimate(demo_stages["stars"], label, len(clusters), cfg)
+    out, _ = estimate(demo_stages["stars"], label, len(clusters), cfg.montecarlo,
+                      cfg.params_qc)
     median, width = cluster_rv_pulls(out, truth_rv, affected)
     assert abs(median) < 0.3 and width < 1.5, (median, width)
     # Structure: a star's RV uses exactly its accepted spectra, never a bad-flag one.

@@ -9,8 +9,9 @@ import pytest
 from astropy.table import Table
 
 from conftest import DEMO_SEED, demo_ingest_arguments
+from ingest.core.config import Crossmatch
 from ingest.pipeline import s2_crossmatch as crossmatch
-from ingest.pipeline.s1_inputs import projection, readers
+from ingest.pipeline.s1_inputs import coerce, projection, readers
 from ingest.pipeline.s8_outputs import writers
 from ingest.core.errors import InputError
 from ingest.pipeline.run import run_ingest
@@ -60,17 +61,18 @@ def test_crossmatch_of_the_kept_spectra_equals_the_crossmatch_of_all(id_fallback
     rng = np.random.default_rng(3)
     members = _members(rng)
     spectra = _spectra(members, rng)
-    radius, epoch = 3.5, 2016.0
-    keep = projection.member_selector(members, radius, epoch)(spectra)
+    xm = Crossmatch(radius_arcsec=3.5, gaia_epoch=2016.0, gaia_epoch_dr2=2015.5,
+                    id_fallback=id_fallback)
+    keep = projection.member_selector(members, xm.radius_arcsec, xm.epoch("DR3"))(spectra)
     assert 0 < keep.sum() < len(spectra)          # the selection does drop rows
-    everything = crossmatch.match(members, spectra, radius, epoch, id_fallback)
-    kept = crossmatch.match(members, spectra.loc[keep], radius, epoch, id_fallback)
+    everything = crossmatch.match(members, spectra, xm, "DR3")
+    kept = crossmatch.match(members, spectra.loc[keep], xm, "DR3")
     assert len(everything) > 100
     assert set(everything["spec_index"]) >= {len(spectra) - 3, len(spectra) - 2,
                                               len(spectra) - 1}   # the fast movers matched
     pd.testing.assert_frame_equal(everything, kept)
-    assert (crossmatch.id_spectra_on_id_members(members, spectra, radius, epoch)
-            == crossmatch.id_spectra_on_id_members(members, spectra.loc[keep], radius, epoch))
+    assert (crossmatch.id_spectra_on_id_members(members, spectra, xm, "DR3")
+            == crossmatch.id_spectra_on_id_members(members, spectra.loc[keep], xm, "DR3"))
 
 
 def _mrs(n: int, rng: np.random.Generator) -> Table:
@@ -90,7 +92,7 @@ def _mrs(n: int, rng: np.random.Generator) -> Table:
 
 
 def test_selected_read_keeps_labels_and_values_of_the_full_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(readers, "ROW_SUBSET_GROUP", 3)      # several raw-column passes
+    monkeypatch.setattr(coerce, "ROW_SUBSET_GROUP", 3)      # several raw-column passes
     table = _mrs(500, np.random.default_rng(4))
     table["ra"][7] = np.nan                                   # dropped, counted, not a label
     path = tmp_path / "mrs.fits"

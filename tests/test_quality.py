@@ -1,6 +1,8 @@
 """Spectrum QC (S/N, RV flag, per-value rejection) and stellar-parameter QC (FLAG=12 inputs)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -21,7 +23,7 @@ def spectra() -> pd.DataFrame:
 
 
 def test_qc_outcomes_in_order_of_precedence():
-    frame, counts = quality.spectrum_qc(spectra(), snr_min=10.0, rv_flag_good=0)
+    frame, counts = quality.spectrum_qc(spectra(), config.Spectra(snr_min=10.0, rv_flag_good=0))
     assert frame["qc"].tolist() == ["ok", "low_snr", "rv_flag", "bad_rv", "bad_rv", "ok",
                                     "low_snr", "bad_rv"]
     outcomes = ("qc_ok", "qc_low_snr", "qc_rv_flag", "qc_bad_rv")
@@ -29,7 +31,7 @@ def test_qc_outcomes_in_order_of_precedence():
 
 
 def test_bad_values_are_rejected_per_value_and_counted():
-    frame, counts = quality.spectrum_qc(spectra(), snr_min=10.0, rv_flag_good=0)
+    frame, counts = quality.spectrum_qc(spectra(), config.Spectra(snr_min=10.0, rv_flag_good=0))
     assert np.isnan(frame["rv"].iloc[[3, 7]]).all() and np.isnan(frame["rv_err"].iloc[[3, 7]]).all()
     assert counts["bad_value_rv"] == 3            # zero error, NaN value, negative error
     assert np.isnan(frame["teff"].iloc[[1, 2]]).all()   # infinite value, zero error
@@ -40,18 +42,18 @@ def test_bad_values_are_rejected_per_value_and_counted():
 
 def test_input_frame_is_not_modified():
     original = spectra()
-    quality.spectrum_qc(original, snr_min=10.0, rv_flag_good=0)
+    quality.spectrum_qc(original, config.Spectra(snr_min=10.0, rv_flag_good=0))
     pd.testing.assert_frame_equal(original, spectra())
 
 
 def test_missing_snr_and_flag_columns_skip_those_tests():
     frame, _ = quality.spectrum_qc(pd.DataFrame({"rv": [1.0, 2.0], "rv_err": [0.5, 0.5]}),
-                                   snr_min=10.0, rv_flag_good=0)
+                                   config.Spectra(snr_min=10.0, rv_flag_good=0))
     assert frame["qc"].tolist() == ["ok", "ok"]
 
 
 def test_param_qc_classes_follow_fu2022():
-    cfg = config.defaults()["params_qc"]
+    cfg = config.settings(config.defaults()).params_qc
     teff = [np.nan, 7600.0, 7500.0, 3900.0, 4500.0, 4500.0, 4500.0, 5200.0, 4999.0]
     logg = [4.5, 4.0, 4.0, 1.0, 4.0, 3.9, np.nan, 4.6, 4.0]
     assert quality.param_qc(np.array(teff), np.array(logg), cfg).tolist() == [
@@ -59,7 +61,7 @@ def test_param_qc_classes_follow_fu2022():
 
 
 def test_param_qc_finds_cool_dwarfs_whose_logg_is_biased_low_by_photometry():
-    cfg = config.defaults()["params_qc"]
+    cfg = config.settings(config.defaults()).params_qc
     # A K dwarf at 4500 K (M_G ~ 6.5) whose pipeline log g came out at 3.7, a K
     # giant (M_G ~ 0.8) and a dwarf of unknown distance (no magnitude).
     teff = np.array([4500.0, 4500.0, 4500.0])
@@ -73,6 +75,6 @@ def test_param_qc_finds_cool_dwarfs_whose_logg_is_biased_low_by_photometry():
 
 
 def test_param_qc_disabled_passes_everything():
-    cfg = dict(config.defaults()["params_qc"], enabled=False)
+    cfg = replace(config.settings(config.defaults()).params_qc, enabled=False)
     labels = quality.param_qc(np.array([8000.0, 3000.0]), np.array([4.0, 4.5]), cfg)
     assert labels.tolist() == ["ok", "ok"]

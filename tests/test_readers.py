@@ -9,7 +9,7 @@ import pytest
 from astropy.table import Table
 from astropy.time import Time
 
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import colmap, formats, readers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def write(table: Table, path: Path, **kwargs) -> Path:
 ])
 def test_read_table_formats_give_the_same_values(tmp_path, name, kwargs):
     original = hunt_members_table()
-    table = readers.read_table(write(original, tmp_path / name, **kwargs))
+    table = formats.read_table(write(original, tmp_path / name, **kwargs))
     assert table.colnames == original.colnames
     assert [int(v) for v in table["GaiaDR3"]] == [int(v) for v in original["GaiaDR3"]]
     np.testing.assert_allclose(np.asarray(table["Prob"], float), original["Prob"])
@@ -95,7 +95,7 @@ def test_normalise_name_unifies_spacing_case_and_separators():
 
 def test_read_members_hunt2024_canonical_columns(tmp_path):
     frame, rejections = readers.read_members(write(hunt_members_table(), tmp_path / "m.fits"))
-    assert list(frame.columns) == list(readers.FIELDS["members"]) + ["cluster_key", "member_key"]
+    assert list(frame.columns) == list(colmap.FIELDS["members"]) + ["cluster_key", "member_key"]
     assert frame["cluster"].tolist() == ["Melotte 22", "NGC 2632", "NGC 2632"]
     assert frame["member_key"].tolist() == ["Gaia DR3 12", "Gaia DR3 11",
                                             "Gaia DR3 5000000000000000001"]
@@ -214,7 +214,7 @@ def test_apogee_example_map_reads_members_and_spectra(tmp_path):
         "VERR": [0.1, 0.2], "FE_H": [0.35, 0.30], "FE_H_ERR": [0.01, 0.02],
     })
     for kind in ("members", "spectra"):
-        for names in readers.column_map(kind, None, mapfile).entries.values():
+        for names in colmap.column_map(kind, None, mapfile).entries.values():
             if names[0] not in table.colnames:
                 table[names[0]] = [1.0, 2.0]
     path = write(table, tmp_path / "apogee.fits")
@@ -235,17 +235,17 @@ def test_link_members_resolves_aliases_to_primary_names(tmp_path):
     assert linked["cluster_key"].tolist() == ["melotte22", "ngc2632", "ngc2632"]
 
 
-@pytest.mark.parametrize("catalogue", readers.CATALOGUES)
+@pytest.mark.parametrize("catalogue", colmap.CATALOGUES)
 def test_every_default_catalogue_map_loads(catalogue):
     for kind in ("clusters", "members"):
-        cmap = readers.column_map(kind, catalogue, None)
-        assert set(readers.REQUIRED[kind]) <= set(cmap.entries)
+        cmap = colmap.column_map(kind, catalogue, None)
+        assert set(colmap.REQUIRED[kind]) <= set(cmap.entries)
 
 
-@pytest.mark.parametrize("survey", readers.SURVEYS)
+@pytest.mark.parametrize("survey", colmap.SURVEYS)
 def test_every_default_survey_map_loads(survey):
-    cmap = readers.column_map("spectra", survey, None)
-    assert set(readers.REQUIRED["spectra"]) <= set(cmap.entries)
+    cmap = colmap.column_map("spectra", survey, None)
+    assert set(colmap.REQUIRED["spectra"]) <= set(cmap.entries)
     assert cmap.survey == survey
 
 
@@ -266,7 +266,7 @@ def test_duplicate_with_equal_probability_keeps_first_row(tmp_path):
 
 
 def test_fits_chunked_column_reads_equal_astropy(tmp_path, monkeypatch):
-    monkeypatch.setattr(readers, "FITS_CHUNK_BYTES", 200)   # several rows per pass, many passes
+    monkeypatch.setattr(formats, "FITS_CHUNK_BYTES", 200)   # several rows per pass, many passes
     rng = np.random.default_rng(5)
     n = 1001
     table = Table({"ra": rng.uniform(0, 360, n), "dec": rng.uniform(-90, 90, n),

@@ -14,27 +14,29 @@ import pytest
 
 from ingest.core import config as config_module
 from ingest.pipeline import run as pipeline
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import load
+from ingest.pipeline.s1_inputs import colmap
 
 pytestmark = pytest.mark.realdata
 
-GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
+GAIA_RV_MAP = colmap.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 
 def blanco1(shared_data, id_fallback: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(cluster rows, member frame, spectrum rows) of the CG20 Blanco 1 x DR3 RV run."""
-    cfg = config_module.load()
-    cfg["crossmatch"]["id_fallback"] = id_fallback
+    merged = config_module.load()
+    merged["crossmatch"]["id_fallback"] = id_fallback
+    cfg = config_module.settings(merged)
     members_path = shared_data / "members" / "cantat2020" / "cantat2020_blanco1_members_dr2.csv"
     spectra = [(shared_data / "members" / "gyrointerp" / "blanco1_gillen2020_x_dr3.csv",
                 GAIA_RV_MAP)]
     rejections: dict[str, int] = {}
-    clusters, members, rvs = pipeline.read_inputs(
+    clusters, members, rvs = load.read_inputs(
         shared_data / "cluster_tables" / "CANTAT2020.csv", members_path, spectra, "cg20", None,
         cfg, rejections)
     cluster_table, _, spectrum_table = pipeline.catalogue_tables(
         clusters, members, rvs, cfg, rejections, pipeline.StageClock(progress=False),
-        (members_path, [p for p, _ in spectra]), pipeline.member_gaia_release("cg20", None))
+        (members_path, [p for p, _ in spectra]), colmap.member_gaia_release("cg20", None))
     return cluster_table, members, spectrum_table
 
 

@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest.core import config
 from ingest.pipeline import s2_crossmatch as crossmatch
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import colmap, readers
 from ingest.core.errors import InputError
 
 pytestmark = pytest.mark.realdata
 
 HUNT_SUBSET = "hunt2023_members_29nearby_prob_gt0.5.csv"
-HUNT_SUBSET_MAP = readers.COLMAP_DIR / "hunt2023-subset.toml"
-GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
+HUNT_SUBSET_MAP = colmap.COLMAP_DIR / "hunt2023-subset.toml"
+GAIA_RV_MAP = colmap.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 
 
@@ -74,7 +75,7 @@ def test_gyrointerp_gaia_rvs_read_as_spectra_and_match_hunt_by_id(shared_data):
     members_map = HUNT_SUBSET_MAP
     members_path = shared_data / "members" / "hunt2023_subset" / HUNT_SUBSET
     members, _ = readers.read_members(members_path, "hunt2023", colmap=members_map)
-    pairs = crossmatch.match(members, spectra)
+    pairs = crossmatch.match(members, spectra, config.settings(config.load()).crossmatch, "DR3")
     shared_ids = {int(r["dr3_source_id"]) for r in rows} & {
         int(r["source_id"]) for r in csv_rows(members_path)}
     by_id = pairs[pairs["match_method"] == "source_id"]

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from ingest.core import config as config_module
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import colmap
 from ingest.validation import checks
 
 pytestmark = pytest.mark.realdata
@@ -75,7 +75,7 @@ def test_cluster_rvs_agree_with_hunt2023(real_tables, shared_data):
 def test_gaia_rvs_get_no_zero_point_offset(real_tables, request):
     spectrum = real_tables[1]
     assert (spectrum["rv_offset"] == 0.0).all()
-    expected = "gaia-dr3" if "shipped" in request.node.callspec.id else readers.UNDECLARED_SURVEY
+    expected = "gaia-dr3" if "shipped" in request.node.callspec.id else colmap.UNDECLARED_SURVEY
     assert (spectrum["survey"] == expected).all()
 
 

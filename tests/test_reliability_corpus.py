@@ -24,7 +24,7 @@ from astropy.table import Table
 
 from ingest import cli
 from ingest.core import manifest
-from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import load
 from ingest.pipeline.s8_outputs import writers
 from ingest.core.vocabulary import TABLES
 
@@ -507,8 +507,9 @@ def read(tiny: Tiny, members: Path | None = None, spectra: list[Path] | None = N
     rejections: dict[str, int] = {}
     details: list[dict] = []
     entries = [(p, None) for p in spectra or [tiny.path("mrs")]]
-    tables = pipeline.read_inputs(tiny.path("clusters"), members or tiny.path("members"),
-                                  entries, "hunt2024", None, config_module.load(),
+    tables = load.read_inputs(tiny.path("clusters"), members or tiny.path("members"),
+                                  entries, "hunt2024", None,
+                                  config_module.settings(config_module.load()),
                                   rejections, details)
     return tables, rejections, details
 

@@ -17,7 +17,8 @@ from astropy.table import Table
 
 from ingest.core import config
 from ingest.pipeline.s4_combine import calibrated_scale
-from ingest.pipeline.run import StageClock, catalogue_tables, read_inputs
+from ingest.pipeline.run import StageClock, catalogue_tables
+from ingest.pipeline.s1_inputs.load import read_inputs
 from ingest.simulation import ingest_arguments, simulate
 from ingest.simulation.spectra import error_law
 
@@ -39,8 +40,9 @@ def sims(tmp_path_factory) -> dict[str, Path]:
 
 def member_table(sim: Path, combine_overrides: dict | None = None) -> pd.DataFrame:
     """Per-star table (crossmatch, QC, combination, FLAG) with truth columns attached."""
-    cfg = config.load()
-    cfg["combine"].update(combine_overrides or {})
+    merged = config.load()
+    merged["combine"].update(combine_overrides or {})
+    cfg = config.settings(merged)
     args = ingest_arguments(sim)
     inputs = read_inputs(args["clusters"], args["members"], args["spectra"], args["catalogue"],
                          None, cfg, {})

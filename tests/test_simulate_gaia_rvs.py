@@ -6,7 +6,8 @@ import pandas as pd
 
 from ingest.core import config as config_module
 from ingest.pipeline import run as pipeline
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import load
+from ingest.pipeline.s1_inputs import colmap
 from ingest.simulation import ingest_arguments
 from ingest.simulation.gaia_rvs import PLAIN_MAP, write_gaia_rvs
 from test_pipeline import robust_pulls, truth_clusters
@@ -18,12 +19,12 @@ def test_gaia_like_rvs_without_survey_recover_truth(demo_sim, tmp_path):
     mapfile = tmp_path / "plain.toml"
     mapfile.write_text(PLAIN_MAP)
     args = ingest_arguments(demo_sim)
-    cfg, rejections = config_module.load(), {}
-    clusters, members, spectra = pipeline.read_inputs(
+    cfg, rejections = config_module.settings(config_module.load()), {}
+    clusters, members, spectra = load.read_inputs(
         args["clusters"], args["members"], [(rvs, None)], "hunt2024", mapfile, cfg, rejections)
     cluster, _, spectrum = pipeline.catalogue_tables(
         clusters, members, spectra, cfg, rejections, pipeline.StageClock(progress=False))
-    assert (spectrum["survey"] == readers.UNDECLARED_SURVEY).all()
+    assert (spectrum["survey"] == colmap.UNDECLARED_SURVEY).all()
     assert (spectrum["rv_offset"] == 0.0).all()
     good = cluster["n_flag1"].to_numpy() >= 3
     assert good.sum() >= 50

@@ -13,7 +13,8 @@ from astropy.table import Table
 from ingest.core import config as config_module
 from ingest.core import manifest
 from ingest.pipeline import run as pipeline
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline import s4_combine
+from ingest.pipeline.s1_inputs import colmap, readers
 from ingest.core.errors import InputError
 from ingest.pipeline.s8_outputs.summary import format_summary
 from test_readers import lrs_table, mrs_table, write
@@ -38,8 +39,8 @@ def test_generic_rv_columns_through_a_map_without_survey_get_no_offset(tmp_path)
     mapfile = tmp_path / "plain.toml"
     mapfile.write_text(PLAIN_MAP)
     frame, _ = readers.read_spectra(path, colmap=mapfile)          # as with --map
-    assert (frame["survey"] == readers.UNDECLARED_SURVEY).all()
-    shifted = pipeline.apply_rv_offsets(frame, config_module.load()["rv_offsets"])
+    assert (frame["survey"] == colmap.UNDECLARED_SURVEY).all()
+    shifted = s4_combine.apply_rv_offsets(frame, config_module.load()["rv_offsets"])
     np.testing.assert_array_equal(shifted["rv"], [5.6, 6.1])
     assert (shifted["rv_offset"] == 0.0).all()
 
@@ -67,17 +68,17 @@ def test_shipped_gaia_map_declares_gaia_dr3_without_offset(tmp_path):
     table = gaia_like_table()
     table.rename_columns(["rv", "rv_err"], ["radial_velocity", "radial_velocity_error"])
     frame, _ = readers.read_spectra(write(table, tmp_path / "g.csv"),
-                                    survey=readers.COLMAP_DIR / "gaia-dr3-rvs.toml")
+                                    survey=colmap.COLMAP_DIR / "gaia-dr3-rvs.toml")
     assert (frame["survey"] == "gaia-dr3").all()
     assert config_module.load()["rv_offsets"]["gaia-dr3"] == 0.0
 
 
 def test_manifest_and_summary_record_surveys_and_warn_on_undeclared():
-    spectra = pd.DataFrame({"survey": ["lamost-lrs", readers.UNDECLARED_SURVEY,
-                                       readers.UNDECLARED_SURVEY],
+    spectra = pd.DataFrame({"survey": ["lamost-lrs", colmap.UNDECLARED_SURVEY,
+                                       colmap.UNDECLARED_SURVEY],
                             "param_source": ["lasp", "none", "none"]})
     surveys = manifest.survey_records(spectra, {"lamost-lrs": 4.7, "lamost-mrs": 0.0},
-                                      readers.UNDECLARED_SURVEY)
+                                      colmap.UNDECLARED_SURVEY)
     assert surveys == {
         "lamost-lrs": {"spectra": 1, "declared": True, "rv_offset_kms": 4.7,
                        "parameter_source": ["lasp"]},
@@ -109,7 +110,7 @@ def test_survey_map_with_members_table_stops_and_names_map(tmp_path):
 
 def test_same_map_as_survey_and_map_is_applied_not_refused(tmp_path):
     mapfile = ROOT / "ingest" / "colmaps" / "apogee-members.toml"
-    readers.check_map_usage(mapfile, [mapfile])       # both tables applied: no error
+    colmap.check_map_usage(mapfile, [mapfile])       # both tables applied: no error
 
 
 def test_map_spectra_table_ignored_by_a_survey_map_stops(tmp_path):

@@ -21,7 +21,7 @@ SHOWN = ["cluster_name", "ra", "dec", "rv", "rv_err", "n_flag1", "n_flag12", "fe
 
 def render_catalogue_figures(out: Path) -> int:
     """The catalogue figures (gradient, literature), into out/figures before publishing."""
-    from ingest.pipeline.s8_outputs.figures import render_catalogue_directory
+    from ingest.pipeline.s8_outputs.figure_jobs import render_catalogue_directory
 
     return len(render_catalogue_directory(out))
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import copy
 import math
 import tomllib
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from ingest.core.errors import OcvoError
 from ingest.core.paths import DEFAULTS_PATH
@@ -60,7 +62,9 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "gradients.mcmc_max_steps": (1, INF, True, False),
     "literature.min_stars": (1, INF, True, False),
     "binaries.max_sep_pc": (0, INF, False, False),
-    "binaries.min_p_close": (0, 1, True, True),
+    # below 0.5 the 3D pre-selection could miss a pair whose measured separation exceeds
+    # max_sep_pc yet qualifies
+    "binaries.min_p_close": (0.5, 1, True, True),
     "binaries.max_dv_tan_kms": (0, INF, True, False),
     "binaries.pm_nsigma": (0, INF, True, False),
     "binaries.max_drv_kms": (0, INF, True, False),
@@ -138,7 +142,8 @@ def _get(config: dict, key: str) -> Any:
 
 
 def validate(config: dict, source: str = "configuration") -> dict:
-    """Check every setting against its range and the ordered pairs; return ``config``."""
+    """Check every setting against its range, the ordered pairs and the named choices;
+    return ``config``."""
     for key, value in _leaves(config):
         check_value(key, value, source)
     for smaller, larger in ORDERED:
@@ -146,6 +151,7 @@ def validate(config: dict, source: str = "configuration") -> dict:
         if not a < b:
             raise ConfigError(f"{source}: {smaller!r} = {a!r} must be smaller than "
                               f"{larger!r} = {b!r}")
+    _check_choices(config, source)
     return config
 
 
@@ -194,3 +200,196 @@ def load(path: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
         validate(config, str(path))
     merged = _merge(config, {k: v for k, v in overrides.items() if v is not None}, "command line")
     return validate(merged, "command line" if overrides else str(path or DEFAULTS_PATH))
+
+
+# ---------------------------------------------------------------- typed sections
+#
+# Every stage takes its section of the merged configuration as one of these frozen
+# objects (``match(members, spectra, settings.crossmatch, release)``); their values come
+# only from defaults.toml and the user's file, so no stage restates a default.  Lists
+# become tuples.  The manifest records the merged dict itself.
+
+@dataclass(frozen=True)
+class Members:
+    """[members]: membership-probability cuts."""
+
+    prob_min: float
+    prob_min_cg20: float
+
+    def prob_cut(self, catalogue: str) -> tuple[str, float]:
+        """(key, value) of the probability cut of ``catalogue`` (CG20 has its own)."""
+        key = "prob_min_cg20" if catalogue == "cg20" else "prob_min"
+        return f"members.{key}", getattr(self, key)
+
+
+@dataclass(frozen=True)
+class Crossmatch:
+    """[crossmatch]: radius, Gaia reference epochs, position fallback for unmatched ids."""
+
+    radius_arcsec: float
+    gaia_epoch: float
+    gaia_epoch_dr2: float
+    id_fallback: bool
+
+    def epoch(self, release: str) -> float:
+        """Reference epoch of member positions of Gaia ``release`` (DR2 2015.5, (E)DR3 2016.0)."""
+        return self.gaia_epoch_dr2 if release == "DR2" else self.gaia_epoch
+
+
+@dataclass(frozen=True)
+class Spectra:
+    """[spectra]: spectrum-level quality control."""
+
+    snr_min: float
+    rv_flag_good: int
+
+
+@dataclass(frozen=True)
+class Combine:
+    """[combine]: per-star combination and the RV-variability test."""
+
+    rv_var_pvalue: float
+    rv_jitter_kms: float
+    rv_err_scale: float
+    rv_err_scale_auto: bool
+
+
+@dataclass(frozen=True)
+class MonteCarlo:
+    """[montecarlo]: Monte Carlo cluster estimates (FLAG=1 selection, Gaussian fit)."""
+
+    clip_sigma: float
+    min_fit_stars: int
+    exclude_rv_variable: bool
+
+
+@dataclass(frozen=True)
+class ParamsQC:
+    """[params_qc]: stellar-parameter quality control (FLAG=12)."""
+
+    teff_max: float
+    teff_min: float
+    cool_dwarf_teff: float
+    cool_dwarf_logg: float
+    cool_dwarf_abs_gmag: float
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Galactic:
+    """[galactic]: Galaxy model, orbit integration and its Monte Carlo."""
+
+    r0_kpc: float
+    z_sun_pc: float
+    solar_motion_kms: tuple[float, ...]
+    v_circ_kms: float
+    orbit_time_gyr: float
+    orbit_steps: int
+    orbit_draws: int
+    orbit_cores: int
+    orbit_method: str
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """[gradients]: cluster sample, ranges, age bins and MCMC settings of the gradient fits."""
+
+    sample: str
+    good_min_flag12: int
+    min_element_stars: int
+    rgc_range_kpc: tuple[float, ...]
+    knee_kpc: float
+    knee_prior_kpc: tuple[float, ...]
+    abs_z_range_kpc: tuple[float, ...]
+    age_bins_gyr: tuple[float, ...]
+    quadratic_age_bins_gyr: tuple[float, ...]
+    mcmc_walkers: int
+    mcmc_steps: int
+    mcmc_burn: int
+    mcmc_tau_factor: float
+    mcmc_max_steps: int
+
+
+@dataclass(frozen=True)
+class Literature:
+    """[literature]: which clusters are compared with the literature."""
+
+    min_stars: int
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """[binaries]: binary-cluster candidate criteria."""
+
+    max_sep_pc: float
+    min_p_close: float
+    max_dv_tan_kms: float
+    pm_nsigma: float
+    max_drv_kms: float
+    rv_nsigma: float
+    require_rv: bool
+    max_dlogage: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The merged configuration as typed sections; ``rv_offsets``: survey -> km/s."""
+
+    seed: int
+    members: Members
+    crossmatch: Crossmatch
+    spectra: Spectra
+    rv_offsets: Mapping[str, float]
+    combine: Combine
+    montecarlo: MonteCarlo
+    params_qc: ParamsQC
+    galactic: Galactic
+    gradients: Gradients
+    literature: Literature
+    binaries: Binaries
+
+
+# Settings that name one of a few choices: key -> the allowed values.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "galactic.orbit_method": ("staeckel", "integrate"),
+    "gradients.sample": ("thesis", "fu2022", "custom"),
+}
+def _check_choices(config: dict, source: str) -> None:
+    for key, allowed in CHOICES.items():
+        value = _get(config, key)
+        if value not in allowed:
+            raise ConfigError(f"{source}: {key!r} must be one of {', '.join(allowed)}, "
+                              f"got {value!r}")
+
+
+def _section(kind: type, values: dict[str, Any], name: str, source: str) -> Any:
+    """One frozen section from its table; a missing or extra key is a ConfigError."""
+    wanted = {f.name for f in fields(kind)}
+    if set(values) != wanted:
+        missing, extra = sorted(wanted - set(values)), sorted(set(values) - wanted)
+        raise ConfigError(f"{source}: [{name}] "
+                          + "; ".join(part for part in (
+                              f"lacks {', '.join(missing)}" if missing else "",
+                              f"has unknown {', '.join(extra)}" if extra else "") if part))
+    floats = {f.name for f in fields(kind) if f.type == "float"}
+    return kind(**{k: tuple(v) if isinstance(v, list) else float(v) if k in floats else v
+                   for k, v in values.items()})
+
+
+def settings(config: dict, source: str = "configuration") -> Settings:
+    """The typed sections of a merged configuration dict, after checking it (ranges,
+    order, choices)."""
+    validate(config, source)
+    built = {name: _section(kind, config[name], name, source)
+             for name, kind in _SECTION_TYPES.items()}
+    return Settings(seed=config["seed"],
+                    rv_offsets=MappingProxyType({k: float(v) for k, v in
+                                                 config["rv_offsets"].items()}),
+                    **built)
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "members": Members, "crossmatch": Crossmatch, "spectra": Spectra, "combine": Combine,
+    "montecarlo": MonteCarlo, "params_qc": ParamsQC, "galactic": Galactic,
+    "gradients": Gradients, "literature": Literature, "binaries": Binaries,
+}

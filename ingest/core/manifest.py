@@ -65,7 +65,7 @@ def survey_records(spectra: pd.DataFrame, rv_offsets: dict[str, float],
 
     This is where a reader of the catalogue learns which RV scale and which
     stellar-parameter pipeline each survey's values are on.  The offset is the
-    configured one of the survey's name, as ``pipeline.apply_rv_offsets`` adds
+    configured one of the survey's name, as ``s4_combine.apply_rv_offsets`` adds
     it; the ``undeclared`` survey (a map without a survey key) has none.
     """
     records = {}

@@ -13,7 +13,6 @@ import resource
 import shutil
 import sys
 import time
-import tomllib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,20 +25,19 @@ import pandas as pd
 from ingest.core import config as config_module
 from ingest.core import manifest
 from ingest.pipeline.s8_outputs import outdir, writers
-from ingest.pipeline.s4_combine import combine
+from ingest.pipeline.s1_inputs.load import (
+    LiteratureArg, SpectraArg, add_counts, check_distinct_spectra, input_paths,
+    input_records, read_inputs, release_warnings, spectra_entries, spectra_read,
+    spectrum_gaia_releases)
+from ingest.pipeline.s4_combine import apply_rv_offsets
+from ingest.pipeline.s8_outputs.tables import cluster_rows, member_rows, spectrum_rows
+from ingest.core.config import Crossmatch, Settings
 from ingest.core.errors import CatalogueError, InputError
 from ingest.core.files import replace_directory
 from ingest.core.vocabulary import MEMBER_FLAGS, TABLES
 
-SpectraArg = Path | str | tuple[Path | str, str | Path | None]
-LiteratureArg = tuple[str, Path | str, Path | str | None]
-
 STAGES = ("read", "crossmatch", "spectrum_qc", "combine", "estimate", "galactic",
           "gradients", "literature", "binaries", "write")
-CLUSTER_FROM_CATALOGUE = ("mc_id", "ra", "dec", "glon", "glat", "r50", "pmra", "s_pmra",
-                          "pmdec", "s_pmdec", "plx", "s_plx", "dist16", "dist50", "dist84",
-                          "logage50", "av50", "rv_lit", "rv_lit_err", "n_rv_lit")
-MEMBER_FROM_CATALOGUE = ("ra", "dec", "pmra", "pmdec", "plx", "gmag", "bp_rp", "prob")
 
 
 class StageClock:
@@ -67,261 +65,21 @@ class StageClock:
         self.bar.close()
 
 
-# ---------------------------------------------------------------- reading
-
-def _map_for(colmap: Path | str | None, kind: str) -> Path | str | None:
-    """The user column map if it has a [kind] table (a map may cover members only)."""
-    if colmap is None:
-        return None
-    try:
-        with open(colmap, "rb") as handle:
-            return colmap if kind in tomllib.load(handle) else None
-    except (OSError, tomllib.TOMLDecodeError):
-        return colmap  # the reader reports the problem with the file's name
-
-
-def _spectra_entries(spectra: Sequence[SpectraArg],
-                     survey: str | Path | None) -> list[tuple[Path, str | Path | None]]:
-    entries = []
-    for item in spectra:
-        path, item_survey = item if isinstance(item, tuple) else (item, survey)
-        entries.append((Path(path), item_survey))
-    return entries
-
-
-def _surrogate_obsids(frame: pd.DataFrame, file_number: int) -> pd.DataFrame:
-    """Negative obsids -(file_number * 10**10 + row + 1) for spectra whose catalogue has none
-    (``row``: the frame's index, the row's position among the file's rows with a position)."""
-    missing = frame["obsid"].isna().to_numpy()
-    if missing.any():
-        rows = frame.index.to_numpy()[missing]
-        surrogate = -(file_number * 10**10 + rows + 1)
-        frame.loc[missing, "obsid"] = surrogate
-    return frame
-
-
-def _declared_release(colmap: Path | str | None) -> str | None:
-    """The top-level ``gaia_release`` of a column map file ("DR2", "DR3", ...), if any."""
-    if colmap is None:
-        return None
-    try:
-        with open(colmap, "rb") as handle:
-            release = tomllib.load(handle).get("gaia_release")
-    except (OSError, tomllib.TOMLDecodeError):
-        return None  # the reader reports the problem with the file's name
-    return str(release) if release is not None else None
-
-
-def member_gaia_release(catalogue: str, colmap: Path | str | None) -> str:
-    """Gaia release of the member ids and positions: the map's ``gaia_release``, else the
-    catalogue's (cg20: DR2, so its ids and epoch 2015.5 need no setting by hand)."""
-    from ingest.pipeline.s1_inputs.readers import CATALOGUE_GAIA_RELEASE
-
-    return _declared_release(_map_for(colmap, "members")) or CATALOGUE_GAIA_RELEASE[catalogue]
-
-
-def spectrum_gaia_releases(spectra: list[tuple[Path, Any]],
-                           colmap: Path | str | None) -> dict[str, str | None]:
-    """Declared Gaia release of each spectrum file's ids (None: not declared)."""
-    from ingest.pipeline.s1_inputs.readers import COLMAP_DIR, SURVEYS
-
-    releases = {}
-    for path, survey in spectra:
-        if str(survey).endswith(".toml"):
-            declared = _declared_release(survey)
-        else:
-            default = COLMAP_DIR / f"{survey}.toml" if str(survey) in SURVEYS else None
-            declared = _declared_release(_map_for(colmap, "spectra")) or _declared_release(default)
-        releases[str(path)] = declared
-    return releases
-
-
-def gaia_epoch(release: str, config: dict) -> float:
-    """Reference epoch of the member positions: Gaia DR2 is 2015.5, (E)DR3 2016.0."""
-    return config["crossmatch"]["gaia_epoch_dr2" if release == "DR2" else "gaia_epoch"]
-
-
-def release_warnings(member_release: str, spectrum_releases: dict[str, str | None]) -> list[str]:
-    """One line per spectrum file whose declared Gaia release differs from the members'."""
-    return [f"{path}: Gaia {release} ids against {member_release} member ids; only ids kept "
-            f"between releases match (see crossmatch.id_fallback)"
-            for path, release in spectrum_releases.items()
-            if release is not None and release != member_release]
-
-
-def read_inputs(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
-                catalogue: str, colmap: Path | None, config: dict,
-                rejections: dict[str, int], details: list[dict[str, Any]] | None = None
-                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Clusters, members above the probability cut (linked to clusters) and all spectra.
-
-    Members without a Gaia id are kept (matched by position); a member file left with
-    no member at all is an InputError naming the cause and the rejection counts.
-    Values rejected at read time are described in ``details`` (file, column, reason);
-    spectra that can match no member are set aside while reading (ingest.pipeline.s1_inputs.projection)."""
-    from ingest.pipeline.s1_inputs import projection, readers, sanity
-
-    details = [] if details is None else details
-    cluster_table = readers.read_clusters(clusters, catalogue, _map_for(colmap, "clusters"))
-    prob_key = "prob_min_cg20" if catalogue == "cg20" else "prob_min"
-    prob_min = config["members"][prob_key]
-    member_table, rejected = readers.read_members(
-        members, catalogue, _map_for(colmap, "members"), prob_min,
-        member_gaia_release(catalogue, colmap), details)
-    _add_counts(rejections, rejected)
-    if member_table.empty:
-        raise InputError(members, _no_member_cause(rejected, f"members.{prob_key}", prob_min)
-                         + " (rejected: " + ", ".join(f"{k} {v}" for k, v in rejected.items()
-                                                      if v)
-                         + "); the run would publish 0 clusters")
-    member_table = readers.link_members_to_clusters(member_table, cluster_table,
-                                                    members, clusters)
-    select = projection.member_selector(
-        member_table, config["crossmatch"]["radius_arcsec"],
-        gaia_epoch(member_gaia_release(catalogue, colmap), config))
-    frames = []
-    for number, (path, survey) in enumerate(spectra):
-        spectrum_map = None if str(survey).endswith(".toml") else _map_for(colmap, "spectra")
-        frame, rejected = readers.read_spectra(path, survey, spectrum_map, details, select)
-        _add_counts(rejections, rejected)
-        frames.append(_surrogate_obsids(frame, number))
-    frames = sanity.drop_duplicate_obsids(frames, [p for p, _ in spectra], rejections, details)
-    return cluster_table, member_table, projection.concat_spectra(frames)
-
-
-def _no_member_cause(rejected: dict[str, int], key: str, prob_min: float) -> str:
-    """Why no member is left: the probability cut, or the row checks."""
-    below = rejected.get("members_below_prob_min", 0)
-    if below:       # the cut comes last: it removed every member the row checks kept
-        return (f"all {below} members left after the row checks have a membership "
-                f"probability at or below the cut {key} = {prob_min:g}: no member left")
-    return "no member left after the row checks"
-
-
-def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
-    for key, value in counts.items():
-        total[key] = total.get(key, 0) + int(value)
-
-
-# ---------------------------------------------------------------- spectra
-
-def spectra_read(spectra: pd.DataFrame) -> int:
-    """Spectra read from the files (with a position), kept or not (projection.py)."""
-    return int(spectra.attrs.get("rows_read", len(spectra)))
-
-
-def apply_rv_offsets(spectra: pd.DataFrame, offsets: dict[str, float]) -> pd.DataFrame:
-    """Add each survey's configured zero-point offset to its RVs; record it as ``rv_offset``."""
-    offset = spectra["survey"].map(lambda s: float(offsets.get(s, 0.0))).to_numpy(float)
-    return spectra.assign(rv=spectra["rv"].to_numpy(float) + offset, rv_offset=offset)
-
-
 def matched_spectra(spectra: pd.DataFrame, pairs: pd.DataFrame,
-                    config: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+                    settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """(matched spectra as read, the same after QC, QC counts), one row per matched pair."""
     from ingest.pipeline.s3_quality import spectrum_qc
 
     used = np.unique(pairs["spec_index"].to_numpy())
-    raw = apply_rv_offsets(spectra.loc[used], config["rv_offsets"])
-    checked, counts = spectrum_qc(raw, config["spectra"]["snr_min"],
-                                  config["spectra"]["rv_flag_good"])
+    raw = apply_rv_offsets(spectra.loc[used], settings.rv_offsets)
+    checked, counts = spectrum_qc(raw, settings.spectra)
     at = pairs["spec_index"].to_numpy()
     return (raw.loc[at].reset_index(drop=True), checked.loc[at].reset_index(drop=True),
             counts)
 
 
-# ---------------------------------------------------------------- stars
-
-def _first_per_group(group: np.ndarray, values: pd.Series, n_groups: int) -> pd.Series:
-    """The first non-null value of each group (rows are in obsid order within a group)."""
-    frame = pd.DataFrame({"g": group, "v": values.to_numpy()}).dropna()
-    first = frame.drop_duplicates("g")
-    return pd.Series(first["v"].to_numpy(), index=first["g"].to_numpy()).reindex(
-        range(n_groups))
-
-
-def _mean_position(group: np.ndarray, ra: np.ndarray, dec: np.ndarray,
-                   n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean fibre position per group via unit vectors (safe across RA = 0/360)."""
-    r, d = np.radians(ra), np.radians(dec)
-    xyz = [np.bincount(group, weights=w, minlength=n_groups)
-           for w in (np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d))]
-    mean_ra = np.degrees(np.arctan2(xyz[1], xyz[0])) % 360.0
-    mean_dec = np.degrees(np.arctan2(xyz[2], np.hypot(xyz[0], xyz[1])))
-    return mean_ra, mean_dec
-
-
-def member_rows(members: pd.DataFrame, pairs: pd.DataFrame, raw: pd.DataFrame,
-                checked: pd.DataFrame, combine_settings: dict) -> pd.DataFrame:
-    """One row per member with a matched spectrum: identity, match summary, combined values."""
-    star_index, group = np.unique(pairs["member_index"].to_numpy(), return_inverse=True)
-    n = len(star_index)
-    order = np.lexsort((raw["obsid"].to_numpy(np.int64), group))
-    g_sorted = group[order]
-    source = members.loc[star_index]
-    stars = pd.DataFrame({
-        "member_key": source["member_key"].to_numpy(object),
-        "source_id": source["source_id"].array,
-        "cluster_name": source["cluster"].to_numpy(object),
-        "cluster_key": source["cluster_key"].to_numpy(object),
-        **{c: source[c].to_numpy(float) for c in MEMBER_FROM_CATALOGUE},
-    })
-    stars["uid"] = _first_per_group(g_sorted, raw["star_id"].iloc[order], n).to_numpy(object)
-    stars["gp_id"] = _first_per_group(g_sorted, raw["gp_id"].iloc[order], n).astype("Int64")
-    stars["ra_obs"], stars["dec_obs"] = _mean_position(group, raw["ra"].to_numpy(float),
-                                                       raw["dec"].to_numpy(float), n)
-    by_id = np.bincount(group, weights=(pairs["match_method"] == "source_id").to_numpy(),
-                        minlength=n)
-    stars["match_method"] = np.where(by_id > 0, "source_id", "position")
-    largest = np.zeros(n)
-    np.maximum.at(largest, group, pairs["match_sep"].to_numpy(float))
-    stars["match_sep"] = largest
-    stars["n_spec"] = np.bincount(group, minlength=n)
-    usable_rows = (checked["qc"] == "ok").to_numpy()
-    combined = combine(checked.loc[usable_rows].reset_index(drop=True), group[usable_rows], n,
-                       combine_settings)
-    return pd.concat([stars, combined], axis=1)
-
-
-def spectrum_rows(raw: pd.DataFrame, checked: pd.DataFrame, pairs: pd.DataFrame,
-                  members: pd.DataFrame) -> pd.DataFrame:
-    """The provenance table: one row per matched (spectrum, member) pair."""
-    member = members.loc[pairs["member_index"].to_numpy()]
-    return pd.DataFrame({
-        "obsid": raw["obsid"].to_numpy(np.int64),
-        "member_key": member["member_key"].to_numpy(object),
-        "source_id": member["source_id"].array,
-        "cluster_name": member["cluster"].to_numpy(object),
-        **{c: raw[c].to_numpy() for c in ("survey", "band", "ra", "dec", "epoch", "snr",
-                                          "rv", "rv_err", "rv_offset", "rv_flag",
-                                          "teff", "logg")},
-        "fe_h": raw["feh"].to_numpy(float),
-        "match_method": pairs["match_method"].to_numpy(object),
-        "match_sep": pairs["match_sep"].to_numpy(float),
-        "qc": checked["qc"].to_numpy(object),
-    })
-
-
-# ---------------------------------------------------------------- clusters
-
-def cluster_rows(clusters: pd.DataFrame, members: pd.DataFrame,
-                 stars: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Catalogue columns of every cluster with a matched star, and each star's cluster label."""
-    keys, label = np.unique(stars["cluster_key"].to_numpy(str), return_inverse=True)
-    catalogue = clusters.set_index("cluster_key").loc[keys]
-    counts = members["cluster_key"].value_counts()
-    rows = pd.DataFrame({
-        "cluster_name": catalogue["cluster"].to_numpy(object),
-        "cluster_key": keys,
-        "all_names": catalogue["all_names"].to_numpy(object),
-        **{c: catalogue[c].to_numpy() for c in CLUSTER_FROM_CATALOGUE},
-        "n_members": counts.reindex(keys).fillna(0).to_numpy(np.int64),
-    })
-    return rows, label
-
-
 def science_products(clusters: pd.DataFrame, literature: Sequence[LiteratureArg],
-                     config: dict, seed: int, progress: bool,
+                     settings: Settings, seed: int, progress: bool,
                      clock: StageClock) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Galactic block, gradients, literature comparison and binary-cluster candidates."""
     from ingest.pipeline.s7_products import binaries
@@ -330,15 +88,15 @@ def science_products(clusters: pd.DataFrame, literature: Sequence[LiteratureArg]
     from ingest.pipeline.s7_products import literature as literature_module
 
     with clock.stage("galactic"):
-        clusters = galactic.add_galactic(clusters, config, seed, progress)
+        clusters = galactic.add_galactic(clusters, settings.galactic, seed, progress)
     tables: dict[str, pd.DataFrame] = {}
     with clock.stage("gradients"):
-        tables["gradient"] = gradients.fit_gradients(clusters, config, seed)
+        tables["gradient"] = gradients.fit_gradients(clusters, settings.gradients, seed)
     with clock.stage("literature"):
         tables["lit_comparison"], tables["lit_summary"] = literature_module.compare(
-            clusters, list(literature), config)
+            clusters, list(literature), settings.literature)
     with clock.stage("binaries"):
-        tables["binary_candidate"] = binaries.find_pairs(clusters, config)
+        tables["binary_candidate"] = binaries.find_pairs(clusters, settings.binaries)
     return clusters, tables
 
 
@@ -362,26 +120,14 @@ def staged_output(out: Path, tmp: Path | None = None) -> Iterator[Path]:
         raise
 
 
-def _input_records(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
-                   literature: Sequence[LiteratureArg], colmap: Path | None,
-                   config_path: Path | None) -> list[dict[str, Any]]:
-    records = [manifest.input_record("clusters", clusters),
-               manifest.input_record("members", members)]
-    records += [manifest.input_record("spectra", p, survey=s) for p, s in spectra]
-    records += [manifest.input_record("literature", p, name=n, map=m) for n, p, m in literature]
-    records += [manifest.input_record(role, p) for role, p in
-                (("column_map", colmap), ("config", config_path)) if p is not None]
-    return records
-
-
 def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
-              config: dict, surveys: dict[str, dict[str, Any]]) -> dict[str, Any]:
+              settings: Settings, surveys: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The figures of the end-of-run summary (also returned by ``run_ingest``)."""
     cluster, member = tables["cluster"], tables["member"]
     flags = member["flag"].value_counts()
     from ingest.pipeline.s7_products.gradients import min_flag12
 
-    good = min_flag12(config["gradients"])
+    good = min_flag12(settings.gradients)
     return {
         "row_counts": {name: len(t) for name, t in tables.items()},
         "clusters_with_rv": int(np.isfinite(cluster["rv"].to_numpy(float)).sum()),
@@ -395,21 +141,21 @@ def summarise(tables: dict[str, pd.DataFrame], rejections: dict[str, int],
 
 
 def _check_matches(pairs: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataFrame,
-                   config: dict, release: str,
+                   xm: Crossmatch, release: str,
                    files: tuple[Path | str, Sequence[Path | str]]) -> None:
     """Stop, naming both inputs, when ids never match but positions do (two Gaia releases)
     or when nothing matched at all: either would publish an empty or gutted catalogue."""
     from ingest.pipeline.s2_crossmatch import id_spectra_on_id_members
 
-    xm, epoch = config["crossmatch"], gaia_epoch(release, config)
+    epoch = xm.epoch(release)
     member_file, spectrum_files = files[0], ", ".join(str(p) for p in files[1])
     by_id = (pairs["match_method"] == "source_id").any()
-    if not by_id and not xm["id_fallback"]:
-        coincident = id_spectra_on_id_members(members, spectra, xm["radius_arcsec"], epoch)
+    if not by_id and not xm.id_fallback:
+        coincident = id_spectra_on_id_members(members, spectra, xm, release)
         if coincident:
             raise InputError(member_file, f"no Gaia source_id of the spectra ({spectrum_files}) "
                              f"matches a member id, yet {coincident} spectra with ids lie within "
-                             f"{xm['radius_arcsec']}\" of members with ids: the files probably "
+                             f"{xm.radius_arcsec}\" of members with ids: the files probably "
                              f"use different Gaia releases (member ids read as Gaia {release}; "
                              "e.g. DR2 members against DR3 ids). "
                              "Use ids of one release, or set crossmatch.id_fallback = true to "
@@ -417,12 +163,12 @@ def _check_matches(pairs: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataF
     if pairs.empty:
         raise InputError(member_file, f"none of {len(members)} members matched any of "
                          f"{spectra_read(spectra)} spectra in {spectrum_files} (by Gaia id or within "
-                         f"{xm['radius_arcsec']}\" at epoch {epoch}); the run would publish "
+                         f"{xm.radius_arcsec}\" at epoch {epoch}); the run would publish "
                          "0 clusters")
 
 
 def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.DataFrame,
-                     config: dict, rejections: dict[str, int], clock: StageClock,
+                     settings: Settings, rejections: dict[str, int], clock: StageClock,
                      files: tuple[Path | str, Sequence[Path | str]] = ("members", ("spectra",)),
                      gaia_release: str = "DR3"
                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -435,23 +181,22 @@ def catalogue_tables(clusters: pd.DataFrame, members: pd.DataFrame, spectra: pd.
     from ingest.pipeline.s3_quality import absolute_gmag
 
     with clock.stage("crossmatch"):
-        xm = config["crossmatch"]
-        pairs = match(members, spectra, xm["radius_arcsec"], gaia_epoch(gaia_release, config),
-                      xm["id_fallback"])
-        _check_matches(pairs, members, spectra, config, gaia_release, files)
+        pairs = match(members, spectra, settings.crossmatch, gaia_release)
+        _check_matches(pairs, members, spectra, settings.crossmatch, gaia_release, files)
         rejections["spectra_unmatched"] = int(spectra_read(spectra) - pairs["spec_index"].nunique())
     with clock.stage("spectrum_qc"):
-        raw, checked, qc_counts = matched_spectra(spectra, pairs, config)
-        _add_counts(rejections, {k: v for k, v in qc_counts.items() if k != "qc_ok" and v})
+        raw, checked, qc_counts = matched_spectra(spectra, pairs, settings)
+        add_counts(rejections, {k: v for k, v in qc_counts.items() if k != "qc_ok" and v})
     with clock.stage("combine"):
-        stars = member_rows(members, pairs, raw, checked, config["combine"])
+        stars = member_rows(members, pairs, raw, checked, settings.combine)
         spectrum_table = spectrum_rows(raw, checked, pairs, members)
     with clock.stage("estimate"):
         cluster_table, label = cluster_rows(clusters, members, stars)
         stars["abs_gmag"] = absolute_gmag(stars["gmag"].to_numpy(float),
                                           cluster_table["dist50"].to_numpy(float)[label],
                                           cluster_table["av50"].to_numpy(float)[label])
-        estimates, star_flags = estimate(stars, label, len(cluster_table), config)
+        estimates, star_flags = estimate(stars, label, len(cluster_table), settings.montecarlo,
+                                          settings.params_qc)
     return (pd.concat([cluster_table, estimates], axis=1), pd.concat([stars, star_flags], axis=1),
             spectrum_table)
 
@@ -497,40 +242,6 @@ def _resolve_config(config: dict | Path | str | None) -> tuple[dict, Path | None
     return config_module.load(path), path
 
 
-def input_paths(clusters: Path, members: Path, spectra: list[tuple[Path, Any]],
-                literature: Sequence[LiteratureArg], colmap: Path | None,
-                config_path: Path | None) -> list[Path]:
-    """Every file the run reads (none of them may lie inside the output directory)."""
-    paths = [clusters, members, *(p for p, _ in spectra)]
-    paths += [Path(s) for _, s in spectra if s is not None and str(s).endswith(".toml")]
-    for _, path, colmap_ in literature:
-        paths += [Path(path)] + ([Path(colmap_)] if colmap_ is not None else [])
-    return paths + [p for p in (colmap, config_path) if p is not None]
-
-
-def check_distinct_spectra(spectra: list[tuple[Path, Any]]) -> None:
-    """Stop when one spectrum file is given twice (same path, a link to it, or a copy with
-    the same checksum): every spectrum in it would count twice."""
-    seen: dict[tuple[int, int] | str, Path] = {}
-    by_size: dict[int, list[Path]] = {}
-    for path, _ in spectra:
-        if not path.is_file():
-            continue                    # the reader names the missing file
-        stat = path.stat()
-        earlier = seen.get((stat.st_dev, stat.st_ino))
-        if earlier is None:
-            for other in by_size.get(stat.st_size, []):
-                if manifest.sha256(other) == manifest.sha256(path):
-                    earlier = other
-                    break
-        if earlier is not None:
-            raise InputError(path, f"is the same spectrum file as {earlier} (given twice, by "
-                                   "path or as an identical copy): every spectrum in it would "
-                                   "count twice; give each file once")
-        seen[(stat.st_dev, stat.st_ino)] = path
-        by_size.setdefault(stat.st_size, []).append(path)
-
-
 def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[SpectraArg],
                out: Path | str, catalogue: str = "hunt2024", colmap: Path | str | None = None,
                survey: str | Path | None = None, literature: Sequence[LiteratureArg] = (),
@@ -547,33 +258,36 @@ def run_ingest(*, clusters: Path | str, members: Path | str, spectra: Sequence[S
     checked before any input is read.  ``engine`` (e.g. ``ingest.pipeline.dask_engine.DaskEngine``)
     runs the crossmatch-to-estimate stages instead of :func:`catalogue_tables`.
     """
-    from ingest.pipeline.s1_inputs import readers
+    from ingest.pipeline.s1_inputs.colmap import check_map_usage
 
     cfg, config_path = _resolve_config(config)
     seed = cfg["seed"] if seed is None else seed
     config_module.check_seed(seed)
+    settings = config_module.settings(cfg, str(config_path or "configuration"))
     progress = progress and sys.stderr.isatty()     # bars on a terminal only
     clusters, members, out = Path(clusters), Path(members), Path(out)
     colmap = Path(colmap) if colmap is not None else None
-    entries = _spectra_entries(spectra, survey)
+    entries = spectra_entries(spectra, survey)
     outdir.check_output(out, input_paths(clusters, members, entries, literature, colmap,
                                          config_path), force)
-    readers.check_map_usage(colmap, [s for _, s in entries])
+    check_map_usage(colmap, [s for _, s in entries])
     check_distinct_spectra(entries)
     staging = outdir.reserve_staging(out)
     try:
         return _run_stages(clusters, members, entries, out, staging, catalogue, colmap,
-                           literature, cfg, config_path, seed, progress, engine)
+                           literature, cfg, settings, config_path, seed, progress, engine)
     finally:
         outdir.discard(staging)          # a no-op after success: it became ``out``
 
 
 def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], out: Path,
                 staging: Path, catalogue: str, colmap: Path | None,
-                literature: Sequence[LiteratureArg], cfg: dict, config_path: Path | None,
-                seed: int, progress: bool, engine: Any = None) -> dict[str, Any]:
+                literature: Sequence[LiteratureArg], cfg: dict, settings: Settings,
+                config_path: Path | None, seed: int, progress: bool,
+                engine: Any = None) -> dict[str, Any]:
     """The stages of :func:`run_ingest`, writing through the reserved ``staging`` directory."""
-    from ingest.pipeline.s1_inputs import projection, readers
+    from ingest.pipeline.s1_inputs import projection
+    from ingest.pipeline.s1_inputs.colmap import UNDECLARED_SURVEY, member_gaia_release
 
     rejections: dict[str, int] = {}
     details: list[dict[str, Any]] = []
@@ -583,22 +297,22 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
     # Checksums of multi-GB inputs take a while; hashlib releases the GIL, so
     # they are computed in a thread while the stages run.
     hasher = ThreadPoolExecutor(max_workers=1)
-    inputs = hasher.submit(_input_records, clusters, members, entries, literature, colmap,
+    inputs = hasher.submit(input_records, clusters, members, entries, literature, colmap,
                            config_path)
     try:
         with clock.stage("read"):
             cluster_in, member_in, spectra_in = read_inputs(
-                clusters, members, entries, catalogue, colmap, cfg, rejections, details)
-        surveys = manifest.survey_records(projection.survey_rows(spectra_in), cfg["rv_offsets"],
-                                          readers.UNDECLARED_SURVEY)
+                clusters, members, entries, catalogue, colmap, settings, rejections, details)
+        surveys = manifest.survey_records(projection.survey_rows(spectra_in), settings.rv_offsets,
+                                          UNDECLARED_SURVEY)
         tables_of = catalogue_tables if engine is None else engine.tables_for(
             input_paths(clusters, members, entries, (), colmap, config_path))
         cluster_table, stars, spectrum_table = tables_of(
-            cluster_in, member_in, spectra_in, cfg, rejections, clock,
+            cluster_in, member_in, spectra_in, settings, rejections, clock,
             (members, [p for p, _ in entries]), member_release)
         check_catalogue(cluster_table, stars, spectrum_table, rejections,
                         (members, [p for p, _ in entries]))
-        cluster_table, products = science_products(cluster_table, literature, cfg, seed,
+        cluster_table, products = science_products(cluster_table, literature, settings, seed,
                                                    progress, clock)
         tables = {"cluster": cluster_table, "member": stars, "spectrum": spectrum_table,
                   **products}
@@ -607,10 +321,10 @@ def _run_stages(clusters: Path, members: Path, entries: list[tuple[Path, Any]], 
             for name in TABLES:
                 path = writers.write_table(tables[name], name, tmp / f"{name}.fits")
                 outputs[name] = manifest.output_record(path, len(tables[name]))
-            summary = summarise(tables, rejections, cfg, surveys)
+            summary = summarise(tables, rejections, settings, surveys)
             summary["rejected_values"] = details
             summary["gaia_releases"] = {"members": member_release,
-                                        "member_epoch": gaia_epoch(member_release, cfg),
+                                        "member_epoch": settings.crossmatch.epoch(member_release),
                                         "spectra": spectrum_releases,
                                         "warnings": release_warnings(member_release,
                                                                      spectrum_releases)}

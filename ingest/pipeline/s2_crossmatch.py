@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from ingest.core.config import Crossmatch
+
 MAS_PER_RAD = np.degrees(1.0) * 3.6e6
 ARCSEC_PER_RAD = np.degrees(1.0) * 3600.0
 SLOW_PAD_ARCSEC = 1.0      # members moving less than this between epochs share one tree
@@ -192,15 +194,16 @@ def _one_star_per_member(spectra: pd.DataFrame, spec_pos: np.ndarray, member_pos
     return keys.isin(pd.MultiIndex.from_frame(mutual))
 
 
-def match(members: pd.DataFrame, spectra: pd.DataFrame, radius_arcsec: float = 3.5,
-          gaia_epoch: float = 2016.0, id_fallback: bool = False) -> pd.DataFrame:
+def match(members: pd.DataFrame, spectra: pd.DataFrame, settings: Crossmatch,
+          release: str) -> pd.DataFrame:
     """Member-spectrum pairs: spec_index, member_index (row labels), match_method, match_sep.
 
-    ``members`` needs ra, dec, source_id (NA = no Gaia id; pmra/pmdec optional, NaN = no
+    ``release``: the Gaia release of the member positions (their epoch).  ``members`` needs ra, dec, source_id (NA = no Gaia id; pmra/pmdec optional, NaN = no
     motion); ``spectra`` needs ra, dec, source_id and epoch (Julian year; NaN = Gaia
     epoch).  Pairs are sorted by spectrum then member row; separations are in arcsec (0
     for ids).
     """
+    radius_arcsec, gaia_epoch = settings.radius_arcsec, settings.epoch(release)
     id_s, id_m = _id_pairs(members, spectra)
     no_id = np.flatnonzero(spectra["source_id"].isna().to_numpy())
     every_member = np.arange(len(members))
@@ -208,7 +211,7 @@ def match(members: pd.DataFrame, spectra: pd.DataFrame, radius_arcsec: float = 3
                                             radius_arcsec, gaia_epoch)
     extra_s, extra_m, extra_sep = _position_pairs(
         members, spectra, _unmatched_ids(spectra, id_s),
-        _fallback_members(members, id_m, id_fallback), radius_arcsec, gaia_epoch)
+        _fallback_members(members, id_m, settings.id_fallback), radius_arcsec, gaia_epoch)
     # Row order, not the trees' order: an id exactly as far from two members (one star
     # listed in two clusters) then goes to the same member however the search was split.
     order = np.lexsort((extra_m, extra_s))
@@ -231,7 +234,7 @@ def match(members: pd.DataFrame, spectra: pd.DataFrame, radius_arcsec: float = 3
 
 
 def id_spectra_on_id_members(members: pd.DataFrame, spectra: pd.DataFrame,
-                             radius_arcsec: float, gaia_epoch: float) -> int:
+                             settings: Crossmatch, release: str) -> int:
     """Spectra with a Gaia id within the radius of a member with a Gaia id, ids ignored.
 
     Asked when no id matched: a non-zero count means both files carry Gaia ids for the
@@ -240,5 +243,5 @@ def id_spectra_on_id_members(members: pd.DataFrame, spectra: pd.DataFrame,
     with_id = np.flatnonzero(spectra["source_id"].notna().to_numpy())
     members_with_id = np.flatnonzero(members["source_id"].notna().to_numpy())
     spec_s, _, _ = _position_pairs(members, spectra, with_id, members_with_id,
-                                   radius_arcsec, gaia_epoch)
+                                   settings.radius_arcsec, settings.epoch(release))
     return int(np.unique(spec_s).size)

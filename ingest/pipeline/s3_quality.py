@@ -6,12 +6,11 @@ per column so the manifest can report what was thrown away and why.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
-from ingest.pipeline.s1_inputs.readers import SPECTRUM_PARAMETERS
+from ingest.core.config import ParamsQC, Spectra
+from ingest.pipeline.s1_inputs.colmap import SPECTRUM_PARAMETERS
 
 QC_OK, QC_LOW_SNR, QC_RV_FLAG, QC_BAD_RV = "ok", "low_snr", "rv_flag", "bad_rv"
 PARAM_OK, PARAM_HOT, PARAM_COOL, PARAM_COOL_DWARF, PARAM_NO_TEFF = (
@@ -40,12 +39,12 @@ def _reject_bad_values(frame: pd.DataFrame, counts: dict[str, int]) -> None:
             frame[err_name] = np.where(bad, np.nan, err).astype(err.dtype)
 
 
-def spectrum_qc(spectra: pd.DataFrame, snr_min: float,
-                rv_flag_good: int) -> tuple[pd.DataFrame, dict[str, int]]:
+def spectrum_qc(spectra: pd.DataFrame, settings: Spectra) -> tuple[pd.DataFrame, dict[str, int]]:
     """``spectra`` with bad values NaN'ed and a ``qc`` column (input untouched), plus counts.
 
     ``qc`` is the first failing test of: 'bad_rv' (no usable RV after value
-    rejection), 'low_snr' (snr < snr_min), 'rv_flag' (rv_flag != rv_flag_good), else
+    rejection), 'low_snr' (snr < ``settings.snr_min``), 'rv_flag' (rv_flag !=
+    ``settings.rv_flag_good``), else
     'ok'.  A NaN snr or rv_flag means the survey does not provide it (e.g. Gaia RVs,
     LAMOST LRS has no RV flag), so that test is not applied.
     """
@@ -55,8 +54,8 @@ def spectrum_qc(spectra: pd.DataFrame, snr_min: float,
     snr = frame["snr"].to_numpy(float) if "snr" in frame else np.full(len(frame), np.nan)
     flag = frame["rv_flag"].to_numpy(float) if "rv_flag" in frame else np.full(len(frame), np.nan)
     qc = _labels([~np.isfinite(frame["rv"].to_numpy(float)),
-                  np.isfinite(snr) & (snr < snr_min),
-                  np.isfinite(flag) & (flag != rv_flag_good)],
+                  np.isfinite(snr) & (snr < settings.snr_min),
+                  np.isfinite(flag) & (flag != settings.rv_flag_good)],
                  [QC_BAD_RV, QC_LOW_SNR, QC_RV_FLAG], QC_OK)
     frame["qc"] = qc
     for outcome in (QC_OK, QC_LOW_SNR, QC_RV_FLAG, QC_BAD_RV):
@@ -75,7 +74,7 @@ def absolute_gmag(gmag: np.ndarray, dist_pc: np.ndarray, av: np.ndarray) -> np.n
     return np.asarray(gmag, float) - 5.0 * np.log10(np.asarray(dist_pc, float) / 10.0) - extinction
 
 
-def param_qc(teff: np.ndarray, logg: np.ndarray, cfg_params_qc: dict[str, Any],
+def param_qc(teff: np.ndarray, logg: np.ndarray, settings: ParamsQC,
              abs_gmag: np.ndarray | None = None) -> np.ndarray:
     """Per-star outcome of Fu et al. 2022 sec. 2.2: whose [Fe/H] is trusted ('ok').
 
@@ -89,14 +88,14 @@ def param_qc(teff: np.ndarray, logg: np.ndarray, cfg_params_qc: dict[str, Any],
     """
     teff = np.asarray(teff, float)
     logg = np.asarray(logg, float)
-    if not cfg_params_qc["enabled"]:
+    if not settings.enabled:
         return np.full(teff.shape, PARAM_OK, dtype=object)
-    dwarf = logg >= cfg_params_qc["cool_dwarf_logg"]
+    dwarf = logg >= settings.cool_dwarf_logg
     if abs_gmag is not None:
-        dwarf |= np.asarray(abs_gmag, float) >= cfg_params_qc["cool_dwarf_abs_gmag"]
+        dwarf |= np.asarray(abs_gmag, float) >= settings.cool_dwarf_abs_gmag
     return _labels(
         [~np.isfinite(teff),
-         teff > cfg_params_qc["teff_max"],
-         teff < cfg_params_qc["teff_min"],
-         (teff < cfg_params_qc["cool_dwarf_teff"]) & dwarf],
+         teff > settings.teff_max,
+         teff < settings.teff_min,
+         (teff < settings.cool_dwarf_teff) & dwarf],
         [PARAM_NO_TEFF, PARAM_HOT, PARAM_COOL, PARAM_COOL_DWARF], PARAM_OK)

@@ -14,10 +14,13 @@ so ten million spectra combine in seconds.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from ingest.core.config import Combine
 from ingest.core.vocabulary import ABUNDANCES
 
 PARAMS = ("rv", "teff", "logg", "vsini") + ABUNDANCES
@@ -125,45 +128,48 @@ def calibrated_scale(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, n_gr
 
 
 def error_scales(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, survey: np.ndarray,
-                 n_groups: int, settings: dict) -> dict[str, float]:
+                 n_groups: int, settings: Combine,
+                 fixed: Mapping[str, float] | None = None) -> dict[str, float]:
     """Per-survey RV error scale: ``rv_err_scale``, or calibrated on that survey's repeats,
-    or ``survey_err_scales`` when given (calibrated once on all stars when the stars
-    are combined in parts, see ingest.pipeline.dask_engine)."""
+    or ``fixed`` when given (calibrated once on all stars when the stars are combined
+    in parts, see ingest.pipeline.dask_engine)."""
     labels = np.unique(survey).tolist()
-    if settings.get("survey_err_scales") is not None:
-        return {label: settings["survey_err_scales"][label] for label in labels}
-    if not settings["rv_err_scale_auto"]:
-        return {label: settings["rv_err_scale"] for label in labels}
+    if fixed is not None:
+        return {label: fixed[label] for label in labels}
+    if not settings.rv_err_scale_auto:
+        return {label: settings.rv_err_scale for label in labels}
     return {label: calibrated_scale(group[survey == label], rv[survey == label],
                                     rv_err[survey == label], n_groups,
-                                    settings["rv_jitter_kms"], settings["rv_err_scale"])
+                                    settings.rv_jitter_kms, settings.rv_err_scale)
             for label in labels}
 
 
 def variability(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, survey: np.ndarray,
-                n_groups: int, settings: dict) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+                n_groups: int, settings: Combine, fixed_scales: Mapping[str, float] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """(chi2, rv_var_flag, error scale per survey) per group from the ``[combine]`` settings.
 
     chi2 is taken about the mean weighted with the widened errors
     hypot(scale * err, ``rv_jitter_kms``); p < ``rv_var_pvalue`` flags the star.
     """
     survey = np.asarray(survey, dtype=str)
-    scales = error_scales(group, rv, rv_err, survey, n_groups, settings)
+    scales = error_scales(group, rv, rv_err, survey, n_groups, settings, fixed_scales)
     labels, row_label = np.unique(survey, return_inverse=True)
     scale = np.array([scales[label] for label in labels.tolist()], dtype=np.float64)[row_label]
-    sigma = widened_errors(rv_err, settings["rv_jitter_kms"], scale)
+    sigma = widened_errors(rv_err, settings.rv_jitter_kms, scale)
     result = weighted_stats(group, rv, sigma, n_groups)
-    flag = rv_variability(result["chi2"], result["nobs"], settings["rv_var_pvalue"])
+    flag = rv_variability(result["chi2"], result["nobs"], settings.rv_var_pvalue)
     return result["chi2"], flag, scales
 
 
-def combine(spectra: pd.DataFrame, group: np.ndarray, n_groups: int,
-            settings: dict) -> pd.DataFrame:
+def combine(spectra: pd.DataFrame, group: np.ndarray, n_groups: int, settings: Combine,
+            fixed_scales: Mapping[str, float] | None = None) -> pd.DataFrame:
     """One row per group (star) with ``<par>``, ``_err``, ``_std``, ``_nobs`` for every parameter.
 
     ``spectra`` holds the canonical spectrum columns (missing parameters are
     simply NULL in the output); ``group`` gives each row's star label in
-    ``0..n_groups-1``; ``settings`` is the ``[combine]`` configuration.  Also
+    ``0..n_groups-1``; ``settings`` is the ``[combine]`` configuration (``fixed_scales``:
+    see ``error_scales``).  Also
     returns ``rv_chi2`` and ``rv_var_flag`` (see ``variability``).
     """
     group = np.asarray(group, dtype=np.int64)
@@ -183,5 +189,11 @@ def combine(spectra: pd.DataFrame, group: np.ndarray, n_groups: int,
             survey = (spectra["survey"].astype(str).to_numpy() if "survey" in spectra
                       else np.full(len(spectra), ""))
             out["rv_chi2"], out["rv_var_flag"], _ = variability(group, value, error, survey,
-                                                                n_groups, settings)
+                                                                n_groups, settings, fixed_scales)
     return pd.DataFrame(out)
+
+
+def apply_rv_offsets(spectra: pd.DataFrame, offsets: Mapping[str, float]) -> pd.DataFrame:
+    """Add each survey's configured zero-point offset to its RVs; record it as ``rv_offset``."""
+    offset = spectra["survey"].map(lambda s: float(offsets.get(s, 0.0))).to_numpy(float)
+    return spectra.assign(rv=spectra["rv"].to_numpy(float) + offset, rv_offset=offset)

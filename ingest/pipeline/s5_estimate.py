@@ -36,6 +36,7 @@ from scipy.special import ndtr
 from ingest.core.vocabulary import ABUNDANCES, FLAG_NOT_USED, FLAG_RELIABLE, FLAG_RV_MEMBER
 from ingest.core.vocabulary import (RV_FLAG_FAILED, RV_FLAG_FEW, RV_FLAG_NONE, RV_FLAG_OK,
                                     RV_FLAG_REJECTED, RV_FLAG_SINGLE)
+from ingest.core.config import MonteCarlo, ParamsQC
 from ingest.pipeline.s4_combine import group_sum
 
 MEDIAN_EPS = 1e-9      # the median is the middle of CDF in [1/2 - eps, 1/2 + eps]
@@ -43,7 +44,7 @@ MAD_TO_SIGMA = 1.4826  # sigma of a Gaussian = 1.4826 x its median absolute devi
 CLIP_MAX_ITER = 50     # the iterated clip stops here if the member set still changes
 FIT_REJECT_P = 1e-3    # KS p-value below which the fitted Gaussian is rejected (rv_flag 4)
 
-ParamQC = Callable[[np.ndarray, np.ndarray, dict, np.ndarray | None], np.ndarray]
+ParamQC = Callable[[np.ndarray, np.ndarray, ParamsQC, np.ndarray | None], np.ndarray]
 
 
 def usable(value: np.ndarray, error: np.ndarray) -> np.ndarray:
@@ -254,13 +255,14 @@ def rv_members(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, candidate:
     return flag1, lo, hi
 
 
-def quality_labels(stars: pd.DataFrame, config: dict, param_qc: ParamQC | None) -> np.ndarray:
+def quality_labels(stars: pd.DataFrame, settings: ParamsQC,
+                   param_qc: ParamQC | None) -> np.ndarray:
     """Parameter-QC label per star ('ok', 'hot', 'cool', 'cool_dwarf', 'no_teff')."""
     if param_qc is None:
         from ingest.pipeline.s3_quality import param_qc
     abs_gmag = stars["abs_gmag"].to_numpy(np.float64) if "abs_gmag" in stars else None
     return np.asarray(param_qc(stars["teff"].to_numpy(np.float64),
-                               stars["logg"].to_numpy(np.float64), config["params_qc"],
+                               stars["logg"].to_numpy(np.float64), settings,
                                abs_gmag))
 
 
@@ -271,8 +273,9 @@ def star_flags(flag1: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return flag
 
 
-def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, config: dict,
-             param_qc: ParamQC | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, mc: MonteCarlo,
+             params_qc: ParamsQC, param_qc: ParamQC | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cluster RV and abundance estimates plus per-star FLAG and param_qc.
 
     ``stars`` is the per-star table of ``ingest.pipeline.s4_combine.combine`` (with teff,
@@ -280,24 +283,23 @@ def estimate(stars: pd.DataFrame, cluster: np.ndarray, n_clusters: int, config: 
     Returns (cluster table with one row per label, star table with ``flag``
     and ``param_qc``).
     """
-    mc = config["montecarlo"]
     cluster = np.asarray(cluster, dtype=np.int64)
     rv = stars["rv"].to_numpy(np.float64)
     rv_err = stars["rv_err"].to_numpy(np.float64)
     has_rv = usable(rv, rv_err)
     candidate = has_rv
-    if mc["exclude_rv_variable"]:
+    if mc.exclude_rv_variable:
         candidate = has_rv & (stars["rv_var_flag"].to_numpy() == 0)
     flag1, clip_lo, clip_hi = rv_members(cluster, rv, rv_err, candidate, n_clusters,
-                                         mc["clip_sigma"])
-    labels = quality_labels(stars, config, param_qc)
+                                         mc.clip_sigma)
+    labels = quality_labels(stars, params_qc, param_qc)
     flag = star_flags(flag1, labels)
 
     out = {"n_all": np.bincount(cluster[has_rv], minlength=n_clusters)}
     idx = np.flatnonzero(flag1)
     rv_stats = pooled_stats(cluster[idx], rv[idx], rv_err[idx], n_clusters)
     fit_flag, fit_mu, fit_sigma = gaussian_fits(cluster[idx], rv[idx], rv_err[idx], rv_stats,
-                                                mc["min_fit_stars"], clip_lo, clip_hi)
+                                                mc.min_fit_stars, clip_lo, clip_hi)
     out.update(rv=rv_stats["median"], rv_mean=rv_stats["mean"], rv_std=rv_stats["std"],
                rv_err=rv_stats["err"], n_flag1=rv_stats["n"], rv_flag=fit_flag,
                rv_fit_mu=fit_mu, rv_fit_sigma=fit_sigma, rv_clip_lo=clip_lo,

@@ -1,7 +1,7 @@
 """The four real-data checks of ``ocvo validate``, each run with the project's own pipeline code.
 
 1. Hunt & Reffert (2023) members x Gaia DR3 RVs (gyrointerp cross-matches) through
-   ``pipeline.read_inputs`` / ``pipeline.catalogue_tables`` -> cluster RVs vs HUNT2023.
+   ``load.read_inputs`` / ``pipeline.catalogue_tables`` -> cluster RVs vs HUNT2023.
 2. FU2022 orbits recomputed with ``ingest.pipeline.s6_galactic.orbits`` from CANTAT2020 astrometry.
 3. The LAMOST LRS sample through ``readers.read_spectra`` and ``quality.spectrum_qc``.
 4. Literature cross-checks among the shared cluster tables with ``ingest.pipeline.s7_products.literature``.
@@ -11,6 +11,7 @@ tables; pass/fail criteria live in :mod:`ingest.validation.criteria`.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ import pandas as pd
 from ingest.pipeline.s7_products import literature
 from ingest.pipeline.s6_galactic import orbits
 from ingest.pipeline import run as pipeline
-from ingest.pipeline.s1_inputs import readers
+from ingest.pipeline.s1_inputs import load
+from ingest.pipeline.s1_inputs import colmap, formats, readers
+from ingest.core.config import settings
 from ingest.core.errors import InputError
 from ingest.pipeline.s3_quality import spectrum_qc
 
@@ -30,15 +33,15 @@ HUNT_MEMBERS = Path("members") / "hunt2023_subset" / "hunt2023_members_29nearby_
 GAIA_RV_DIR = Path("members") / "gyrointerp"
 GAIA_RV_GLOB = "*_x_dr3.csv"
 LAMOST_DIR = Path("lamost_sample")
-MEMBER_MAP = readers.COLMAP_DIR / "hunt2023-subset.toml"
+MEMBER_MAP = colmap.COLMAP_DIR / "hunt2023-subset.toml"
 # The shipped map declares survey = "gaia-dr3": the survey is named explicitly, never
 # detected from the generic rv/rv_err columns, and its [rv_offsets] entry is 0 (the
 # reference scale), so no zero point (in particular not the LAMOST LRS +4.7 km/s) is added.
-GAIA_RV_MAP = readers.COLMAP_DIR / "gaia-dr3-rvs.toml"
+GAIA_RV_MAP = colmap.COLMAP_DIR / "gaia-dr3-rvs.toml"
 
 # Fu et al. (2022) orbit setup: R0 8.21 kpc, McMillan17, circular speed 232.8 km/s,
 # Solar motion (11.1, 12.24, 7.25) km/s; compared where FU2022's R_gc is 7-12 kpc.
-FU_GALACTIC = {"r0_kpc": 8.21, "v_circ_kms": 232.8, "solar_motion_kms": [11.1, 12.24, 7.25]}
+FU_GALACTIC = {"r0_kpc": 8.21, "v_circ_kms": 232.8, "solar_motion_kms": (11.1, 12.24, 7.25)}
 FU_RGC_RANGE_KPC = (7.0, 12.0)
 # (name, our orbit column, FU2022 column, relative difference?)
 ORBIT_QUANTITIES = (("peri", "r_peri", "Peri", True), ("apo", "r_apo", "Apo", True),
@@ -81,11 +84,11 @@ def hunt_gaia_cluster_rvs(data: Path, config: dict,
     if spectra is None:
         spectra = [(path, GAIA_RV_MAP) for path in gaia_rv_files(data)]
     rejections: dict[str, int] = {}
-    clusters, members, rvs = pipeline.read_inputs(
-        data / HUNT2023, data / HUNT_MEMBERS, spectra, "hunt2023", colmap, config,
+    clusters, members, rvs = load.read_inputs(
+        data / HUNT2023, data / HUNT_MEMBERS, spectra, "hunt2023", colmap, settings(config),
         rejections)
     cluster, member, spectrum = pipeline.catalogue_tables(
-        clusters, members, rvs, config, rejections, pipeline.StageClock(progress=False))
+        clusters, members, rvs, settings(config), rejections, pipeline.StageClock(progress=False))
     return {"cluster": cluster, "member": member, "spectrum": spectrum,
             "rejections": pd.Series(rejections, dtype=int)}
 
@@ -146,7 +149,7 @@ def _fu_initial_conditions(clusters: pd.DataFrame) -> np.ndarray:
 def fu2022_orbits(data: Path, config: dict, progress: bool = False) -> pd.DataFrame:
     """Per cluster: our orbit parameters (Fu's setup) next to FU2022's and their difference."""
     clusters = fu_with_cantat(data)
-    setup = orbits.OrbitSetup.from_config(dict(config["galactic"], **FU_GALACTIC))
+    setup = orbits.OrbitSetup.from_config(replace(settings(config).galactic, **FU_GALACTIC))
     result = orbits.orbit_parameters(_fu_initial_conditions(clusters), setup, progress)
     table = pd.DataFrame({"cluster": clusters["Cluster"].str.replace("_", " ").to_numpy(str)})
     for name, ours, theirs, relative in ORBIT_QUANTITIES:
@@ -180,15 +183,14 @@ def lamost_lrs_sample(data: Path, config: dict) -> pd.DataFrame:
     """
     rows = []
     for path in sorted((data / LAMOST_DIR).glob("*.csv")):
-        n_file = len(readers.read_table(path))
+        n_file = len(formats.read_table(path))
         try:
             frame, rejections = readers.read_spectra(path, survey="lamost-lrs")
         except InputError as exc:
             rows.append({"file": path.name, "rows_in_file": n_file, "rows_read": 0,
                          "qc_ok": 0, "refused": str(exc), "rejections": {}})
             continue
-        checked, counts = spectrum_qc(frame, config["spectra"]["snr_min"],
-                                      config["spectra"]["rv_flag_good"])
+        checked, counts = spectrum_qc(frame, settings(config).spectra)
         reasons = {**rejections, **{k: v for k, v in counts.items() if k != "qc_ok"}}
         rows.append({"file": path.name, "rows_in_file": n_file, "rows_read": len(frame),
                      "qc_ok": int((checked["qc"] == "ok").sum()), "refused": "",
@@ -217,7 +219,7 @@ def literature_crosschecks(data: Path, config: dict) -> tuple[pd.DataFrame, pd.D
     for reference, other in LITERATURE_PAIRS:
         comparison, _ = literature.compare(
             _reference_table(data, reference),
-            [(other, data / LITERATURE_TABLES[other], None)], config)
+            [(other, data / LITERATURE_TABLES[other], None)], settings(config).literature)
         parts.append(comparison.assign(reference=reference))
     comparison = pd.concat(parts, ignore_index=True)
     comparison = comparison[comparison["quantity"].isin(["rv", "fe_h"])].reset_index(drop=True)

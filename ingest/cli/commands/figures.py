@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Render and report how many files were written and how long it took."""
-    from ingest.pipeline.s8_outputs.figures import render_directory
+    from ingest.pipeline.s8_outputs.figure_jobs import render_directory
 
     start = time.perf_counter()
     paths = render_directory(args.directory, args.cluster or None, max(args.jobs, 1))

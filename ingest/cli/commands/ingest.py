@@ -14,21 +14,18 @@ import argparse
 from pathlib import Path
 
 from ingest.core.errors import InputError
+from ingest.pipeline.s1_inputs import colmap
 
 HELP = "crossmatch, QC and Monte Carlo estimation -> FITS tables + manifest"
-CATALOGUES = ("hunt2024", "hunt2023", "cg20")
-SURVEYS = ("lamost-mrs", "lamost-lrs")
 ENGINES = ("local", "dask")
 
 
 def survey_argument(value: str) -> str | Path:
     """A known survey name or a column-map file (checked here so typos fail at parse time)."""
-    if value in SURVEYS:
-        return value
-    if value.endswith(".toml"):
-        return Path(value)
-    raise argparse.ArgumentTypeError(f"expected {' or '.join(SURVEYS)} or a MAP.toml, "
-                                     f"got {value!r}")
+    try:
+        return colmap.survey_argument(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spectrum catalogue (repeat for several files)")
     parser.add_argument("--survey", type=survey_argument, metavar="lamost-mrs|lamost-lrs|MAP.toml",
                         help="survey of the spectrum files (default: detected from columns)")
-    parser.add_argument("--catalogue", choices=CATALOGUES, default="hunt2024",
+    parser.add_argument("--catalogue", choices=colmap.CATALOGUES, default="hunt2024",
                         help="membership catalogue format (default: %(default)s)")
     parser.add_argument("--map", type=Path, metavar="MAP.toml",
                         help="column map overriding the defaults ([clusters]/[members]/[spectra])")

@@ -20,7 +20,8 @@ from scipy import optimize, stats
 
 from ingest.pipeline import s4_combine as combine
 from ingest.pipeline import s5_estimate as estimation
-from ingest.pipeline import run as pipeline
+from ingest.core.config import Combine, Settings
+from ingest.pipeline.s8_outputs import tables
 from ingest.pipeline import s3_quality as quality
 
 PARTITIONS_PER_WORKER = 2
@@ -74,17 +75,17 @@ def surveys_used(part: dict) -> np.ndarray:
     return np.unique(_rv_columns(part["checked"].loc[usable])[2])
 
 
-def error_scales(client, parts: list, surveys: list[str], settings: dict) -> dict[str, float]:
+def error_scales(client, parts: list, surveys: list[str], settings: Combine) -> dict[str, float]:
     """``combine.error_scales`` over all partitions: per survey the smallest scale >=
     ``rv_err_scale`` with median chi-square probability 1/2 (``combine.calibrated_scale``),
     each median taken over the probabilities gathered from every partition."""
-    minimum = settings["rv_err_scale"]
-    if not settings["rv_err_scale_auto"]:
+    minimum = settings.rv_err_scale
+    if not settings.rv_err_scale_auto:
         return {label: minimum for label in surveys}
 
     def excess(label: str, scale: float) -> float:
         futures = [client.submit(part_probabilities, part, label, scale,
-                                 settings["rv_jitter_kms"], pure=False) for part in parts]
+                                 settings.rv_jitter_kms, pure=False) for part in parts]
         probabilities = np.concatenate(client.gather(futures))
         if len(probabilities) < combine.MIN_CALIBRATION_STARS:
             return np.nan
@@ -103,22 +104,24 @@ def error_scales(client, parts: list, surveys: list[str], settings: dict) -> dic
     return scales
 
 
-def combine_part(part: dict, settings: dict) -> pd.DataFrame:
-    """``pipeline.member_rows`` of one partition, indexed by the members' row labels."""
-    stars = pipeline.member_rows(part["members"], part["pairs"], part["raw"], part["checked"],
-                                 settings)
+def combine_part(part: dict, settings: Combine, scales: dict[str, float]) -> pd.DataFrame:
+    """``tables.member_rows`` of one partition with the error ``scales`` of all stars,
+    indexed by the members' row labels."""
+    stars = tables.member_rows(part["members"], part["pairs"], part["raw"], part["checked"],
+                               settings, scales)
     return stars.set_axis(np.unique(part["pairs"]["member_index"].to_numpy()))
 
 
 def estimate_part(part: dict, stars: pd.DataFrame,
-                  config: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The estimate stage of ``pipeline.catalogue_tables`` on one partition's clusters."""
-    cluster_table, label = pipeline.cluster_rows(part["clusters"], part["members"], stars)
+                  settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The estimate stage of ``run.catalogue_tables`` on one partition's clusters."""
+    cluster_table, label = tables.cluster_rows(part["clusters"], part["members"], stars)
     stars = stars.copy()
     stars["abs_gmag"] = quality.absolute_gmag(stars["gmag"].to_numpy(float),
                                               cluster_table["dist50"].to_numpy(float)[label],
                                               cluster_table["av50"].to_numpy(float)[label])
-    estimates, star_flags = estimation.estimate(stars, label, len(cluster_table), config)
+    estimates, star_flags = estimation.estimate(stars, label, len(cluster_table),
+                                                settings.montecarlo, settings.params_qc)
     return (pd.concat([cluster_table, estimates], axis=1),
             pd.concat([stars, star_flags], axis=1))
 

@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 
 from ingest.pipeline import s2_crossmatch as crossmatch
+from ingest.core.config import Combine, Crossmatch, Settings
 from ingest.pipeline import run as pipeline
+from ingest.pipeline.s1_inputs import load
+from ingest.pipeline.s8_outputs import tables
 
 from ingest.pipeline.dask_engine import aggregate, catalogues, xmatch
 
@@ -77,49 +80,49 @@ class DaskEngine:
         return functools.partial(self.catalogue_tables, list(inputs))
 
     def catalogue_tables(self, inputs: list[Path], clusters: pd.DataFrame,
-                         members: pd.DataFrame, spectra: pd.DataFrame, config: dict,
+                         members: pd.DataFrame, spectra: pd.DataFrame, settings: Settings,
                          rejections: dict[str, int], clock: pipeline.StageClock,
                          files: tuple = ("members", ("spectra",)),
                          gaia_release: str = "DR3"
                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """(cluster, member, spectrum) rows equal to ``pipeline.catalogue_tables``'s."""
-        client, xm = self.client, config["crossmatch"]
-        epoch = pipeline.gaia_epoch(gaia_release, config)
+        """(cluster, member, spectrum) rows equal to ``run.catalogue_tables``'s."""
+        client = self.client
         with clock.stage("crossmatch"):
-            pairs = self._match(inputs, members, spectra, xm["radius_arcsec"], epoch,
-                                xm["id_fallback"])
-            pipeline._check_matches(pairs, members, spectra, config, gaia_release, files)
-            rejections["spectra_unmatched"] = int(pipeline.spectra_read(spectra)
+            pairs = self._match(inputs, members, spectra, settings.crossmatch, gaia_release)
+            pipeline._check_matches(pairs, members, spectra, settings.crossmatch, gaia_release,
+                                    files)
+            rejections["spectra_unmatched"] = int(load.spectra_read(spectra)
                                                   - pairs["spec_index"].nunique())
         with clock.stage("spectrum_qc"):
-            raw, checked, qc_counts = pipeline.matched_spectra(spectra, pairs, config)
-            pipeline._add_counts(rejections, {k: v for k, v in qc_counts.items()
-                                              if k != "qc_ok" and v})
+            raw, checked, qc_counts = pipeline.matched_spectra(spectra, pairs, settings)
+            load.add_counts(rejections, {k: v for k, v in qc_counts.items()
+                                         if k != "qc_ok" and v})
         with clock.stage("combine"):
             parts = client.scatter(aggregate.split(
                 clusters, members, pairs, raw, checked,
                 aggregate.PARTITIONS_PER_WORKER * self.workers()))
-            stars = self._combine(parts, config["combine"])
-            spectrum_table = pipeline.spectrum_rows(raw, checked, pairs, members)
+            stars = self._combine(parts, settings.combine)
+            spectrum_table = tables.spectrum_rows(raw, checked, pairs, members)
         with clock.stage("estimate"):
             results = client.gather([client.submit(aggregate.estimate_part, part, part_stars,
-                                                   config, pure=False)
+                                                   settings, pure=False)
                                      for part, part_stars in zip(parts, stars)])
             cluster_table, star_table = aggregate.gather_tables(results)
         return cluster_table, star_table, spectrum_table
 
     def _match(self, inputs: list[Path], members: pd.DataFrame, spectra: pd.DataFrame,
-               radius_arcsec: float, epoch: float, id_fallback: bool) -> pd.DataFrame:
+               xm: Crossmatch, release: str) -> pd.DataFrame:
         """The crossmatch pairs; with no spectrum left after reading there is nothing to
         distribute (and no catalogue to build), so the local function answers."""
         if spectra.empty:
-            return crossmatch.match(members, spectra, radius_arcsec, epoch, id_fallback)
-        hats = catalogues.build(self.client, members, spectra, inputs, radius_arcsec, epoch,
+            return crossmatch.match(members, spectra, xm, release)
+        epoch = xm.epoch(release)
+        hats = catalogues.build(self.client, members, spectra, inputs, xm.radius_arcsec, epoch,
                                 self.workers())
-        return xmatch.match(self.client, hats, members, spectra, radius_arcsec, epoch,
-                            id_fallback)
+        return xmatch.match(self.client, hats, members, spectra, xm.radius_arcsec, epoch,
+                            xm.id_fallback)
 
-    def _combine(self, parts: list, settings: dict) -> list:
+    def _combine(self, parts: list, settings: Combine) -> list:
         """Futures of each partition's combined stars, with the error scales of all stars."""
         from dask.distributed import wait
 
@@ -128,8 +131,8 @@ class DaskEngine:
                               for p in parts])
         surveys = np.unique(np.concatenate(used)).tolist() if used else []
         scales = aggregate.error_scales(client, parts, surveys, settings)
-        fixed = {**settings, "survey_err_scales": scales}
-        stars = [client.submit(aggregate.combine_part, p, fixed, pure=False) for p in parts]
+        stars = [client.submit(aggregate.combine_part, p, settings, scales, pure=False)
+                 for p in parts]
         wait(stars)
         return stars
 

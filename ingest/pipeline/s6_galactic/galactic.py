@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from galpy.util import coords
 
+from ingest.core.config import Galactic
 from ingest.pipeline.s6_galactic import orbits
 
 
@@ -62,15 +63,15 @@ def uncertainties(clusters: pd.DataFrame) -> orbits.Uncertainties:
         pmra_err=column("s_pmra") / root_n, pmdec_err=column("s_pmdec") / root_n)
 
 
-def add_galactic(clusters: pd.DataFrame, config: dict, seed: int,
+def add_galactic(clusters: pd.DataFrame, settings: Galactic, seed: int,
                  progress: bool = False) -> pd.DataFrame:
     """Copy of ``clusters`` with the Galactic block of rd.xml's cluster table.
 
     Needs ra, dec, pmra, pmdec, dist50 (pc), rv; the errors come from rv_err, dist16/84,
     s_pmra, s_pmdec and n_members (:func:`uncertainties`).  Orbit parameters are the
-    median and 16/84 percentiles over ``galactic.orbit_draws`` seeded Monte Carlo orbits.
+    median and 16/84 percentiles over ``settings.orbit_draws`` seeded Monte Carlo orbits.
     """
-    setup = orbits.OrbitSetup.from_config(config["galactic"])
+    setup = orbits.OrbitSetup.from_config(settings)
     out = clusters.copy()
     ra, dec = out["ra"].to_numpy(float), out["dec"].to_numpy(float)
     pmra, pmdec = out["pmra"].to_numpy(float), out["pmdec"].to_numpy(float)
@@ -85,7 +86,7 @@ def add_galactic(clusters: pd.DataFrame, config: dict, seed: int,
     good = np.flatnonzero(flags == orbits.FLAG_OK)
     ics = np.column_stack([ra, dec, dist_kpc, pmra, pmdec, rv])[good]
     errors = uncertainties(out).take(good)
-    result = orbits.orbits_with_errors(ics, errors, setup, orbits.orbit_draws(config["galactic"]),
+    result = orbits.orbits_with_errors(ics, errors, setup, settings.orbit_draws,
                                        np.random.default_rng(seed), progress=progress)
     for name, values in result.items():
         column = np.full(len(out), np.nan)

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING
 import astropy.units as u
 import numpy as np
 
+from ingest.core.config import Galactic
+
 if TYPE_CHECKING:                     # galpy is imported lazily: McMillan17 takes ~20 s
     from galpy.potential import interpRZPotential
 
@@ -61,7 +63,6 @@ _CHUNK_ORBITS = 2000
 _DELTA_MIN_Z_KPC = 0.1
 # Step (natural units) of the finite differences of the tabulated forces for delta.
 _DELTA_STEP = 1e-4
-ORBIT_METHODS = ("staeckel", "integrate")
 
 RESULT_NAMES = ("z_max", "r_peri", "r_apo", "ecc", "lz", "energy")
 
@@ -77,28 +78,16 @@ class OrbitSetup:
     time_gyr: float
     steps: int
     cores: int
-    method: str = "staeckel"
+    method: str                                    # "staeckel" or "integrate"
 
     @classmethod
-    def from_config(cls, galactic: dict) -> "OrbitSetup":
-        """Read the [galactic] section of the processing configuration."""
-        return cls(r0_kpc=float(galactic["r0_kpc"]),
-                   z_sun_kpc=float(galactic["z_sun_pc"]) / 1000.0,
-                   solar_motion_kms=tuple(float(v) for v in galactic["solar_motion_kms"]),
-                   v_circ_kms=float(galactic["v_circ_kms"]),
-                   time_gyr=float(galactic["orbit_time_gyr"]),
-                   steps=int(galactic["orbit_steps"]),
-                   cores=int(galactic.get("orbit_cores", 1)),
-                   method=orbit_method(galactic))
-
-
-def orbit_method(galactic: dict) -> str:
-    """[galactic] orbit_method: 'staeckel' (default) or 'integrate' (the reference)."""
-    method = str(galactic.get("orbit_method", "staeckel"))
-    if method not in ORBIT_METHODS:
-        raise ValueError(f"galactic.orbit_method must be one of {', '.join(ORBIT_METHODS)}, "
-                         f"not {method!r}")
-    return method
+    def from_config(cls, galactic: Galactic) -> "OrbitSetup":
+        """The [galactic] section of the processing configuration, in the units used here."""
+        return cls(r0_kpc=galactic.r0_kpc, z_sun_kpc=galactic.z_sun_pc / 1000.0,
+                   solar_motion_kms=tuple(float(v) for v in galactic.solar_motion_kms),
+                   v_circ_kms=galactic.v_circ_kms, time_gyr=galactic.orbit_time_gyr,
+                   steps=galactic.orbit_steps, cores=galactic.orbit_cores,
+                   method=galactic.orbit_method)
 
 
 def orbit_flags(ra: np.ndarray, dec: np.ndarray, dist_kpc: np.ndarray, pmra: np.ndarray,
@@ -414,14 +403,6 @@ class Uncertainties:
         """The uncertainties of the clusters at positions ``rows``."""
         return Uncertainties(*(np.asarray(getattr(self, f), float)[rows]
                                for f in self.__dataclass_fields__))
-
-
-def orbit_draws(galactic: dict) -> int:
-    """[galactic] orbit_draws: Monte Carlo draws per cluster (at least 10 for percentiles)."""
-    draws = int(galactic["orbit_draws"])
-    if draws < 10:
-        raise ValueError(f"galactic.orbit_draws must be at least 10, not {draws}")
-    return draws
 
 
 def split_normal(centre: np.ndarray, lower: np.ndarray, upper: np.ndarray,

@@ -25,6 +25,7 @@ from scipy.special import ndtr
 
 from ingest.core.constants import KMS_PER_MASYR_KPC
 from ingest.pipeline.s7_products.literature import cluster_names
+from ingest.core.config import Binaries
 from ingest.core.schema import table
 
 
@@ -110,30 +111,21 @@ def _pm_error(frame: pd.DataFrame) -> np.ndarray:
     return np.where(np.isfinite(per_axis), per_axis, 0.0)
 
 
-def validate_options(opts: dict) -> None:
-    """Refuse settings under which the 3D pre-selection would miss qualifying pairs."""
-    if not 0.5 <= float(opts["min_p_close"]) <= 1.0:
-        raise ValueError("binaries.min_p_close must be in [0.5, 1]: below 0.5 a pair whose "
-                         "measured separation exceeds max_sep_pc could qualify")
-
-
-def find_pairs(clusters: pd.DataFrame, config: dict) -> pd.DataFrame:
+def find_pairs(clusters: pd.DataFrame, opts: Binaries) -> pd.DataFrame:
     """binary_candidate rows: pairs passing the [binaries] thresholds, closest first.
 
     With ``min_p_close`` >= 0.5 a qualifying pair has a measured separation below
     ``max_sep_pc`` (p_close < 0.5 otherwise), so the KD-tree pre-selection is complete.
     """
-    opts = config["binaries"]
-    validate_options(opts)
-    max_sep = float(opts["max_sep_pc"])
+    max_sep = opts.max_sep_pc
     pairs = pair_table(clusters, close_pairs(clusters, max_sep), max_sep)
-    rv_limit = np.fmax(float(opts["max_drv_kms"]), float(opts["rv_nsigma"]) * pairs["drv_err"])
+    rv_limit = np.fmax(opts.max_drv_kms, opts.rv_nsigma * pairs["drv_err"])
     rv_ok = pairs["drv"] <= rv_limit
-    if not opts["require_rv"]:
+    if not opts.require_rv:
         rv_ok |= pairs["drv"].isna()
-    pm_limit = np.fmax(float(opts["max_dv_tan_kms"]),
-                       float(opts["pm_nsigma"]) * pairs["dv_tan_err"])
-    age_ok = (pairs["dlogage"] <= float(opts["max_dlogage"])) | pairs["dlogage"].isna()
-    keep = ((pairs["p_close"] >= float(opts["min_p_close"])) & (pairs["dv_tan"] <= pm_limit)
+    pm_limit = np.fmax(opts.max_dv_tan_kms,
+                       opts.pm_nsigma * pairs["dv_tan_err"])
+    age_ok = (pairs["dlogage"] <= opts.max_dlogage) | pairs["dlogage"].isna()
+    keep = ((pairs["p_close"] >= opts.min_p_close) & (pairs["dv_tan"] <= pm_limit)
             & rv_ok & age_ok)
     return pairs[keep].sort_values("sep_3d").reset_index(drop=True)

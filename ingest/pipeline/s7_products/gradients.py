@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
+from ingest.core.config import Gradients
 from ingest.core.schema import table
 from ingest.core.vocabulary import ELEMENTS
 
@@ -113,7 +114,7 @@ class Chain:
     steps: int          # chain length after burn-in (steps)
 
 
-def _run_emcee(log_prob, initial: np.ndarray, mcmc: dict, rng: np.random.Generator) -> Chain:
+def _run_emcee(log_prob, initial: np.ndarray, mcmc: Gradients, rng: np.random.Generator) -> Chain:
     """Sample from ``initial`` (walkers x parameters) until the chain after burn-in is at
     least ``mcmc_tau_factor`` integrated autocorrelation times long (emcee's estimate),
     extending by ``mcmc_steps`` at a time up to ``mcmc_max_steps``; the burn-in is the
@@ -122,15 +123,15 @@ def _run_emcee(log_prob, initial: np.ndarray, mcmc: dict, rng: np.random.Generat
     sampler = emcee.EnsembleSampler(walkers, ndim, log_prob, vectorize=True)
     # emcee draws its moves from its own legacy RandomState: seed it from ``rng``.
     sampler.random_state = np.random.RandomState(int(rng.integers(2 ** 31))).get_state()
-    state = sampler.run_mcmc(initial, int(mcmc["mcmc_steps"]), progress=False)
-    factor = float(mcmc["mcmc_tau_factor"])
+    state = sampler.run_mcmc(initial, int(mcmc.mcmc_steps), progress=False)
+    factor = float(mcmc.mcmc_tau_factor)
     while True:
-        tau = float(np.max(sampler.get_autocorr_time(quiet=True, discard=int(mcmc["mcmc_burn"]))))
-        burn = max(int(mcmc["mcmc_burn"]), int(np.ceil(5 * tau)))
+        tau = float(np.max(sampler.get_autocorr_time(quiet=True, discard=int(mcmc.mcmc_burn))))
+        burn = max(int(mcmc.mcmc_burn), int(np.ceil(5 * tau)))
         length = sampler.iteration - burn
-        if length >= factor * tau or sampler.iteration >= int(mcmc["mcmc_max_steps"]):
+        if length >= factor * tau or sampler.iteration >= int(mcmc.mcmc_max_steps):
             break
-        state = sampler.run_mcmc(state, int(mcmc["mcmc_steps"]), progress=False)
+        state = sampler.run_mcmc(state, int(mcmc.mcmc_steps), progress=False)
     return Chain(sampler.get_chain(discard=burn, flat=True), tau, length)
 
 
@@ -140,7 +141,7 @@ def _summary(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_broken_free(x: np.ndarray, y: np.ndarray, err: np.ndarray,
-                    knee_prior: tuple[float, float], mcmc: dict,
+                    knee_prior: tuple[float, float], mcmc: Gradients,
                     rng: np.random.Generator) -> Fit:
     """Continuous broken line with the knee sampled (flat prior) by emcee; the walkers
     start spread over the whole prior, so a second solution is not missed."""
@@ -154,7 +155,7 @@ def fit_broken_free(x: np.ndarray, y: np.ndarray, err: np.ndarray,
         inside = (knee > lo) & (knee < hi) & (log_s > -12) & (log_s < 1)
         return np.where(inside, _log_likelihood(model, y, err, log_s), -np.inf)
 
-    walkers = int(mcmc["mcmc_walkers"])
+    walkers = int(mcmc.mcmc_walkers)
     knees = lo + (hi - lo) * (np.arange(walkers) + rng.uniform(0, 1, walkers)) / walkers
     initial = np.array([_hinge_start(x, y, err, knee) for knee in knees])
     # the stretch move cannot separate walkers that start equal in a coordinate
@@ -173,7 +174,7 @@ def _hinge_start(x: np.ndarray, y: np.ndarray, err: np.ndarray, knee: float) -> 
     return np.array([fit.intercept, fit.slope, fit.slope_outer, knee, np.log(0.05)])
 
 
-def fit_quadratic(x: np.ndarray, y: np.ndarray, err: np.ndarray, mcmc: dict,
+def fit_quadratic(x: np.ndarray, y: np.ndarray, err: np.ndarray, mcmc: Gradients,
                   rng: np.random.Generator) -> Fit:
     """y = quad x^2 + slope x + intercept by emcee (Fu et al. 2022 eq. 1)."""
     design = np.column_stack([np.ones_like(x), x, x ** 2])
@@ -188,7 +189,7 @@ def fit_quadratic(x: np.ndarray, y: np.ndarray, err: np.ndarray, mcmc: dict,
     start = np.append(coef, np.log(max(scatter, 1e-3)))
     spread = np.append(np.sqrt(np.diag(cov)) * 0.1, 0.1)
     initial = start[None, :] + spread[None, :] * rng.standard_normal(
-        (int(mcmc["mcmc_walkers"]), len(start)))
+        (int(mcmc.mcmc_walkers), len(start)))
     chain = _run_emcee(log_prob, initial, mcmc, rng)
     mid, half = _summary(chain.samples)
     return Fit(intercept=mid[0], intercept_err=half[0], slope=mid[1], slope_err=half[1],
@@ -231,15 +232,9 @@ VARIABLES = {"r_gc": (1.0, "kpc"), "abs_z": (1.0, "kpc"), "lz": (1e3, "10+3kpc.k
 SAMPLES = {"thesis": 1, "fu2022": 3}
 
 
-def min_flag12(opts: dict) -> int:
-    """Minimum n_flag12 of the configured gradient sample."""
-    name = opts["sample"]
-    if name == "custom":
-        return int(opts["good_min_flag12"])
-    if name not in SAMPLES:
-        raise ValueError(f"gradients.sample must be one of {sorted(SAMPLES) + ['custom']}, "
-                         f"not {name!r}")
-    return SAMPLES[name]
+def min_flag12(opts: Gradients) -> int:
+    """Minimum n_flag12 of the configured gradient sample (names checked by the config)."""
+    return opts.good_min_flag12 if opts.sample == "custom" else SAMPLES[opts.sample]
 
 
 @dataclass
@@ -296,19 +291,19 @@ _PARAMETERS = {"linear": 2, "broken_fixed": 3, "broken_fit": 4, "broken_split": 
                "quadratic_mcmc": 3}
 
 
-def _specs(opts: dict) -> list[_Spec]:
+def _specs(opts: Gradients) -> list[_Spec]:
     """Every fit of the gradient table, in table order (SPEC section 3.10)."""
-    r_lo, r_hi = opts["rgc_range_kpc"]
-    z_lo, z_hi = opts["abs_z_range_kpc"]
+    r_lo, r_hi = opts.rgc_range_kpc
+    z_lo, z_hi = opts.abs_z_range_kpc
     specs = [_Spec("fe_h", "r_gc", model, r_lo, r_hi)
              for model in ("linear", "broken_fixed", "broken_fit", "broken_split")]
     specs.append(_Spec("fe_h", "abs_z", "linear", z_lo, z_hi))
-    for age in _age_bins(opts["age_bins_gyr"]):
+    for age in _age_bins(opts.age_bins_gyr):
         specs += [_Spec("fe_h", "r_gc", "linear", r_lo, r_hi, age),
                   _Spec("fe_h", "abs_z", "linear", z_lo, z_hi, age)]
     specs += [_Spec(f"{element}_fe", "r_gc", "linear", r_lo, hi)
-              for element in ELEMENTS for hi in (r_hi, float(opts["knee_kpc"]))]
-    quadratic_ages = _age_bins(opts["quadratic_age_bins_gyr"])
+              for element in ELEMENTS for hi in (r_hi, float(opts.knee_kpc))]
+    quadratic_ages = _age_bins(opts.quadratic_age_bins_gyr)
     specs += [_Spec("fe_h", "r_gc", "quadratic_mcmc", r_lo, r_hi, age) for age in quadratic_ages]
     # Fu et al. (2022) Figs 9-10: [Fe/H] against L_z and orbital energy per age group
     specs += [_Spec("fe_h", variable, "quadratic_mcmc", -np.inf, np.inf, age)
@@ -324,8 +319,8 @@ def _enough(spec: _Spec, sample: _Sample, knee: float) -> bool:
     return len(sample.x) >= _PARAMETERS[spec.model] + 2
 
 
-def _fit(model: str, sample: _Sample, opts: dict, rng: np.random.Generator) -> Fit:
-    knee = float(opts["knee_kpc"])
+def _fit(model: str, sample: _Sample, opts: Gradients, rng: np.random.Generator) -> Fit:
+    knee = float(opts.knee_kpc)
     if model == "linear":
         return fit_linear(sample.x, sample.y, sample.err)
     if model == "broken_fixed":
@@ -333,30 +328,29 @@ def _fit(model: str, sample: _Sample, opts: dict, rng: np.random.Generator) -> F
     if model == "broken_split":
         return fit_broken_split(sample.x, sample.y, sample.err, knee)
     if model == "broken_fit":
-        return fit_broken_free(sample.x, sample.y, sample.err, tuple(opts["knee_prior_kpc"]),
+        return fit_broken_free(sample.x, sample.y, sample.err, tuple(opts.knee_prior_kpc),
                                opts, rng)
     return fit_quadratic(sample.x, sample.y, sample.err, opts, rng)
 
 
-def fit_gradients(clusters: pd.DataFrame, config: dict, seed: int) -> pd.DataFrame:
+def fit_gradients(clusters: pd.DataFrame, opts: Gradients, seed: int) -> pd.DataFrame:
     """The gradient table (rd.xml) for the configured sample (``gradients.sample``).
 
     Needs fe_h, fe_h_err, the [X/Fe] columns with _err and _num, r_gc, z (kpc), lz,
     energy, logage50 and n_flag12.  [X/Fe] fits use clusters with at least
     ``min_element_stars`` stars for that element.  Fits with too few clusters are left out.
     """
-    opts = config["gradients"]
     rng = np.random.default_rng(seed)
     minimum = min_flag12(opts)
     good = clusters[clusters["n_flag12"] >= minimum].assign(
         abs_z=lambda frame: np.abs(frame["z"]))
-    base = f"{opts['sample']}: n_flag12 >= {minimum}"
+    base = f"{opts.sample}: n_flag12 >= {minimum}"
     rows = []
     for spec in _specs(opts):
         if spec.variable not in good:
             continue
-        sample = _select(good, spec, base, int(opts["min_element_stars"]))
-        if _enough(spec, sample, float(opts["knee_kpc"])):
+        sample = _select(good, spec, base, int(opts.min_element_stars))
+        if _enough(spec, sample, float(opts.knee_kpc)):
             rows.append(_row(spec, _fit(spec.model, sample, opts, rng), sample))
     return _as_table(rows)
 

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ingest.core.errors import InputError
-from ingest.pipeline.s1_inputs.readers import normalise_name, read_table
+from ingest.core.config import Literature
+from ingest.pipeline.s1_inputs.formats import read_table
+from ingest.pipeline.s1_inputs.readers import normalise_name
 from ingest.core.schema import table
 from ingest.core.vocabulary import ELEMENTS, XFE
 
@@ -179,13 +181,13 @@ def summarise(comparison: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare(clusters: pd.DataFrame, literature: list[tuple[str, Path, Path | None]],
-            config: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+            settings: Literature) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(lit_comparison, lit_summary) for every (label, file, optional TOML map) given.
 
-    ``literature.min_stars`` (config) drops clusters whose value rests on fewer stars
+    ``settings.min_stars`` drops clusters whose value rests on fewer stars
     (Fu et al. 2022 compared clusters with >= 3).
     """
-    min_stars = int(config["literature"]["min_stars"])
+    min_stars = settings.min_stars
     parts = [compare_one(label, clusters, read_literature(Path(path), map_path and Path(map_path)),
                          min_stars)
              for label, path, map_path in literature]
