@@ -23,7 +23,7 @@ from ingest.simulation.clusters import add_structure, hunt_cluster_table
 from ingest.simulation.field import FieldOutput, simulate_field
 from ingest.simulation.galaxy import draw_clusters
 from ingest.simulation.literature import literature_table
-from ingest.simulation.presets import Preset, describe, model as default_model, preset as get_preset
+from ingest.simulation.presets import Preset, describe, model as default_model, preset as get_preset, scaled
 
 __all__ = ["simulate", "ingest_arguments"]
 
@@ -170,8 +170,11 @@ def _model_with(spectra_options: dict[str, Any] | None) -> dict[str, Any]:
 def simulate(preset: str, seed: int, out: Path, progress: bool = True,
              cluster_catalogue: Path | None = None,
              spectra_options: dict[str, Any] | None = None,
-             member_variant: str = "hunt2024") -> dict[str, Any]:
+             member_variant: str = "hunt2024", scale: float = 1.0) -> dict[str, Any]:
     """Write the simulated catalogues of ``preset`` into ``out``; return a summary (counts, files).
+
+    ``scale`` multiplies the preset's number of clusters (and so members and spectra,
+    which are drawn per cluster); the preset is then named e.g. ``full-x2``.
 
     ``member_variant`` "positional" or "cg20" adds a member list without Gaia ids or with
     Gaia DR2 ids and epoch (plus its cluster table) beside the default products.
@@ -181,7 +184,7 @@ def simulate(preset: str, seed: int, out: Path, progress: bool = True,
     ``spectra_options`` overrides entries of the model's ``spectra`` block (e.g.
     ``rv_err_underestimate``, ``night_zp_jitter_kms``) to test other error models.
     """
-    p = get_preset(preset)
+    p = scaled(get_preset(preset), scale)
     if member_variant not in variants.MEMBER_VARIANTS:
         raise ValueError(f"unknown member variant {member_variant!r}; "
                          f"known: {', '.join(variants.MEMBER_VARIANTS)}")

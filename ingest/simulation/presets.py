@@ -6,7 +6,7 @@ record it and the tests can compare the written files against it.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -139,6 +139,18 @@ def preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def scaled(p: Preset, scale: float) -> Preset:
+    """``p`` with ``scale`` times its clusters: members and spectra come per cluster, so
+    every input file grows linearly with ``scale`` (benchmarks of how cost grows).
+    Scale 1 returns ``p`` itself, so the default products stay byte-identical."""
+    if not scale > 0:
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    if scale == 1:
+        return p
+    n_clusters = max(1, round(p.n_clusters * scale))
+    return replace(p, name=f"{p.name}-x{scale:g}", n_clusters=n_clusters)
 
 
 def describe(p: Preset) -> dict[str, Any]:

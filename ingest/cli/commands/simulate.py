@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=["demo", "full"], default="demo",
                         help="demo: ~300 clusters, a few seconds; full: ~7000 clusters, "
                              "~1.3M members, ~10M MRS rows (default: demo)")
+    parser.add_argument("--scale", type=float, default=1.0, metavar="X",
+                        help="X times the preset's clusters, so members and spectra grow "
+                             "linearly too (e.g. 0.25, 2 for ~20M MRS rows at full; default 1)")
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed (default: 'seed' of the configuration defaults)")
     parser.add_argument("--out", type=Path, required=True,
@@ -45,13 +48,13 @@ def run(args: argparse.Namespace) -> int:
                        cluster_catalogue=args.cluster_catalogue,
                        spectra_options={"rv_err_underestimate": args.rv_err_underestimate,
                                         "night_zp_jitter_kms": args.night_zp_jitter},
-                       member_variant=args.member_variant)
+                       member_variant=args.member_variant, scale=args.scale)
     counts = summary["counts"]
     if args.gaia_rvs:
         from ingest.simulation.gaia_rvs import FILE, write_gaia_rvs
 
         write_gaia_rvs(args.out, args.out / FILE, seed)
-    print(f"simulated preset {args.preset!r} (seed {seed}) into {args.out}: "
+    print(f"simulated preset {summary['preset']!r} (seed {seed}) into {args.out}: "
           f"{counts['clusters']} clusters, {counts['members']} member-table rows, "
           f"{counts['mrs']} MRS rows, {counts['lrs']} LRS rows "
           f"({counts['members_with_spectra']} true members with MRS spectra)")
