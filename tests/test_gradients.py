@@ -70,6 +70,34 @@ def test_fitted_knee_is_recovered_with_walkers_spread_over_the_prior_and_a_conve
     assert abs(fit.slope_outer - OUTER) < 2 * fit.slope_outer_err
 
 
+def test_a_small_sample_with_no_cluster_beyond_part_of_the_knee_prior_still_fits():
+    """A small real catalogue: 40 clusters at R_gc 6-10 kpc while the knee prior runs to
+    16 kpc, so walkers starting at a knee beyond 10 kpc have no cluster outside it (a
+    singular fixed-knee fit).  The fit must still run and recover the inner slope, the
+    one the data constrain, within 3 sigma."""
+    rng = np.random.default_rng(11)
+    r_gc = rng.uniform(6.0, 10.0, 40)
+    err = np.full(40, 0.05)
+    fe_h = AT_KNEE + INNER * (r_gc - KNEE) + rng.normal(0, err)
+    fit = gradients.fit_broken_free(r_gc, fe_h, err, knee_prior=(7.0, 16.0),
+                                    mcmc=_fast_config(), rng=np.random.default_rng(12))
+    assert np.isfinite([fit.slope, fit.slope_err, fit.knee]).all()
+    assert abs(fit.slope - INNER) < 3 * fit.slope_err
+
+
+def test_a_catalogue_inside_the_knee_gets_no_fixed_knee_broken_line(tmp_path):
+    """Clusters only at R_gc 6-10 kpc (knee 11.5): the fixed-knee broken line has no
+    cluster beyond the knee, so it is left out like any fit with too few clusters; the
+    linear [Fe/H]-R_gc gradient is still fitted and recovers the injected inner slope."""
+    frame = _clusters(400, seed=3)
+    frame = frame[(frame.r_gc > 6) & (frame.r_gc < 10)].reset_index(drop=True)
+    table = gradients.fit_gradients(frame, _fast_config(), 1)
+    fe_rgc = table[(table["quantity"] == "fe_h") & (table["variable"] == "r_gc")]
+    assert "broken_fixed" not in set(fe_rgc["model"])
+    linear = fe_rgc[fe_rgc["model"] == "linear"].iloc[0]
+    assert abs(linear["slope"] - INNER) < 3 * linear["slope_err"]
+
+
 def test_walkers_start_over_the_whole_knee_range():
     starts = []
     original = gradients._run_emcee

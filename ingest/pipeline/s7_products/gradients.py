@@ -118,7 +118,9 @@ def _run_emcee(log_prob, initial: np.ndarray, mcmc: Gradients, rng: np.random.Ge
     """Sample from ``initial`` (walkers x parameters) until the chain after burn-in is at
     least ``mcmc_tau_factor`` integrated autocorrelation times long (emcee's estimate),
     extending by ``mcmc_steps`` at a time up to ``mcmc_max_steps``; the burn-in is the
-    larger of ``mcmc_burn`` and 5 tau."""
+    larger of ``mcmc_burn`` and 5 tau.  Where tau cannot be estimated (a walker that never
+    moved, as where the data leave a parameter unconstrained) the chain runs to
+    ``mcmc_max_steps`` and tau is published as NaN."""
     walkers, ndim = initial.shape
     sampler = emcee.EnsembleSampler(walkers, ndim, log_prob, vectorize=True)
     # emcee draws its moves from its own legacy RandomState: seed it from ``rng``.
@@ -127,9 +129,10 @@ def _run_emcee(log_prob, initial: np.ndarray, mcmc: Gradients, rng: np.random.Ge
     factor = float(mcmc.mcmc_tau_factor)
     while True:
         tau = float(np.max(sampler.get_autocorr_time(quiet=True, discard=int(mcmc.mcmc_burn))))
-        burn = max(int(mcmc.mcmc_burn), int(np.ceil(5 * tau)))
+        measured = bool(np.isfinite(tau))
+        burn = max(int(mcmc.mcmc_burn), int(np.ceil(5 * tau)) if measured else 0)
         length = sampler.iteration - burn
-        if length >= factor * tau or sampler.iteration >= int(mcmc.mcmc_max_steps):
+        if (measured and length >= factor * tau) or sampler.iteration >= int(mcmc.mcmc_max_steps):
             break
         state = sampler.run_mcmc(state, int(mcmc.mcmc_steps), progress=False)
     return Chain(sampler.get_chain(discard=burn, flat=True), tau, length)
@@ -169,9 +172,16 @@ def fit_broken_free(x: np.ndarray, y: np.ndarray, err: np.ndarray,
 
 def _hinge_start(x: np.ndarray, y: np.ndarray, err: np.ndarray, knee: float) -> np.ndarray:
     """A walker's start: the fixed-knee fit at its own knee (stratified over the prior, so
-    a second solution anywhere in the knee range is explored), scatter 0.05 dex."""
-    fit = fit_broken_fixed(x, y, err, knee)
-    return np.array([fit.intercept, fit.slope, fit.slope_outer, knee, np.log(0.05)])
+    a second solution anywhere in the knee range is explored), scatter 0.05 dex.  A knee
+    with no cluster on one side (a small sample) leaves that slope free: the walker starts
+    on the straight-line fit through all clusters instead."""
+    try:
+        fit = fit_broken_fixed(x, y, err, knee)
+        value, inner, outer = fit.intercept, fit.slope, fit.slope_outer
+    except np.linalg.LinAlgError:
+        coef, _, _ = weighted_lstsq(np.column_stack([np.ones_like(x), x - knee]), y, err)
+        value, inner, outer = coef[0], coef[1], coef[1]
+    return np.array([value, inner, outer, knee, np.log(0.05)])
 
 
 def fit_quadratic(x: np.ndarray, y: np.ndarray, err: np.ndarray, mcmc: Gradients,
@@ -312,10 +322,13 @@ def _specs(opts: Gradients) -> list[_Spec]:
 
 
 def _enough(spec: _Spec, sample: _Sample, knee: float) -> bool:
-    """Enough clusters for the model (parameters + 2; broken_split: 4 on each side)."""
+    """Enough clusters for the model (parameters + 2; broken_split: 4 on each side; the
+    fixed-knee broken line: 2 on each side, else the slope beyond the knee is free)."""
+    inner = int((sample.x < knee).sum())
     if spec.model == "broken_split":
-        inner = int((sample.x < knee).sum())
         return min(inner, len(sample.x) - inner) >= 4
+    if spec.model == "broken_fixed" and min(inner, len(sample.x) - inner) < 2:
+        return False
     return len(sample.x) >= _PARAMETERS[spec.model] + 2
 
 
