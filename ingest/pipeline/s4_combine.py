@@ -14,7 +14,7 @@ so ten million spectra combine in seconds.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -119,8 +119,14 @@ def calibrated_scale(group: np.ndarray, rv: np.ndarray, rv_err: np.ndarray, n_gr
         sigma = widened_errors(rv_err, jitter, scale)
         return median_probability(group, rv, sigma, n_groups) - 0.5
 
-    at_minimum = excess(minimum)
-    if not at_minimum < 0:          # also NaN: nothing to calibrate on
+    return scale_root(excess, minimum, maximum)
+
+
+def scale_root(excess: Callable[[float], float], minimum: float, maximum: float) -> float:
+    """Smallest scale in [minimum, maximum] where ``excess`` (median probability - 1/2)
+    reaches 0: ``minimum`` if it is already >= 0 there (or NaN: nothing to calibrate on),
+    ``maximum`` if it is still < 0 there."""
+    if not excess(minimum) < 0:
         return minimum
     if excess(maximum) < 0:
         return maximum

@@ -14,9 +14,11 @@ with about equal numbers of pairs.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
 from ingest.pipeline import s4_combine as combine
 from ingest.pipeline import s5_estimate as estimation
@@ -91,17 +93,9 @@ def error_scales(client, parts: list, surveys: list[str], settings: Combine) -> 
             return np.nan
         return float(np.median(probabilities)) - 0.5
 
-    scales = {}
-    for label in surveys:
-        at_minimum = excess(label, minimum)
-        if not at_minimum < 0:
-            scales[label] = minimum
-        elif excess(label, combine.MAX_ERR_SCALE) < 0:
-            scales[label] = combine.MAX_ERR_SCALE
-        else:
-            scales[label] = float(optimize.brentq(lambda s: excess(label, s), minimum,
-                                                  combine.MAX_ERR_SCALE, xtol=1e-3))
-    return scales
+    return {label: combine.scale_root(functools.partial(excess, label), minimum,
+                                      combine.MAX_ERR_SCALE)
+            for label in surveys}
 
 
 def combine_part(part: dict, settings: Combine, scales: dict[str, float]) -> pd.DataFrame:
