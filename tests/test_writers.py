@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from astropy.io import fits
 
@@ -97,3 +98,71 @@ def test_identical_frames_give_identical_bytes(tmp_path):
     a = write_table(spectrum_frame(), "spectrum", tmp_path / "a.fits").read_bytes()
     b = write_table(spectrum_frame(), "spectrum", tmp_path / "b.fits").read_bytes()
     assert a == b
+
+
+# Optional text as the ingest hands it over: a NULL, an empty string, non-ASCII text
+# (UTF-8 is written as is and read back by read_table; "Čech 1" is the longest value in
+# bytes but not in characters) and trailing blanks, which FITS does not keep.
+TEXT = ["Gaia 7", None, "Čech 1", "", "B  "]
+TEXT_BYTES = [b"Gaia 7", b"", "Čech 1".encode("utf-8"), b"", b"B"]
+
+
+def text_series(storage: str) -> pd.Series:
+    """TEXT in one of the storages pandas gives text columns."""
+    if storage == "str, sliced":
+        return pd.Series(["dropped", *TEXT], dtype="str").iloc[1:]
+    if storage == "arrow, two chunks":
+        chunks = pa.chunked_array([pa.array(TEXT[:2]), pa.array(TEXT[2:])])
+        return pd.Series(pd.arrays.ArrowStringArray(chunks))
+    if storage == "arrow, bytes under the NULL":
+        data = "Gaia 7xyzČech 1B  ".encode("utf-8")
+        offsets = np.cumsum([0, 6, 3, 7, 0, 3], dtype=np.int64)
+        valid = pa.array([value is not None for value in TEXT]).buffers()[1]
+        array = pa.Array.from_buffers(pa.large_string(), len(TEXT),
+                                      [valid, pa.py_buffer(offsets), pa.py_buffer(data)])
+        return pd.Series(pd.arrays.ArrowStringArray(array))
+    return pd.Series(TEXT, dtype=storage)
+
+
+def write_gradient_text(values: pd.Series, path) -> tuple[str, list[bytes], list[str]]:
+    """TFORM, raw bytes and read_table values of ``values`` written as gradient.model."""
+    frame = pd.DataFrame({"gradient_id": range(len(values)), "n": 1, "model": values})
+    write_table(frame, "gradient", path)
+    index = schema.table("gradient").names.index("model") + 1
+    with fits.open(path, character_as_bytes=True) as hdus:
+        tform = hdus[1].header[f"TFORM{index}"]
+        raw = hdus[1].data["model"].tolist()
+    return tform, raw, read_table(path)["model"].tolist()
+
+
+@pytest.mark.parametrize("storage", ["object", "str", "string[python]", "str, sliced",
+                                     "arrow, two chunks", "arrow, bytes under the NULL"])
+def test_text_is_written_as_utf8_bytes_with_nulls_empty(tmp_path, storage):
+    """Whatever the storage, a text column is as wide as its longest value in UTF-8 bytes,
+    each row holds that value's bytes, and NULLs are empty strings."""
+    values = text_series(storage)
+    assert values.isna().tolist() == [False, True, False, False, False]
+    tform, raw, back = write_gradient_text(values, tmp_path / "g.fits")
+    assert tform == "7A"
+    assert raw == TEXT_BYTES
+    assert back == ["Gaia 7", "", "Čech 1", "", "B"]
+
+
+def test_text_column_of_nulls_or_numbers(tmp_path):
+    """An all-NULL text column is one blank character wide; values that are not text are
+    written as their str."""
+    tform, raw, back = write_gradient_text(pd.Series([None, np.nan], dtype=object),
+                                           tmp_path / "a.fits")
+    assert (tform, raw, back) == ("1A", [b"", b""], ["", ""])
+    tform, raw, back = write_gradient_text(pd.Series([7, None, 2.5], dtype=object),
+                                           tmp_path / "b.fits")
+    assert (tform, raw, back) == ("3A", [b"7", b"", b"2.5"], ["7", "", "2.5"])
+
+
+def test_text_cut_from_a_longer_column_keeps_only_its_rows(tmp_path):
+    """Rows sliced out of a larger frame (Arrow text with an offset, no NULL to rebuild it)
+    are written as themselves, not as the first rows of the parent column."""
+    values = pd.Series(["dropped", "Gaia 7", "Čech 1", "B"], dtype="str").iloc[1:]
+    tform, raw, back = write_gradient_text(values, tmp_path / "g.fits")
+    assert (tform, raw, back) == ("7A", [b"Gaia 7", "Čech 1".encode("utf-8"), b"B"],
+                                  ["Gaia 7", "Čech 1", "B"])

@@ -4,8 +4,9 @@ The FITS files carry the same column names, order, types, units, UCDs and
 descriptions as the DaCHS tables (TUNITn, TUCDn, TCOMMn), so there is one
 source of column metadata, not two.  Integer NULLs become the column's
 ``nullLiteral`` (declared as TNULLn), float NULLs NaN, text NULLs empty
-strings.  A required column that is absent or has NULLs is a programming
-error upstream and stops the write.
+strings; text is written as its UTF-8 bytes in a field as wide as the longest
+value.  A required column that is absent or has NULLs is a programming error
+upstream and stops the write.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from astropy.io import fits
 
 from ingest.core import schema
@@ -26,11 +29,43 @@ def _null_mask(values: pd.Series) -> np.ndarray:
     return values.isna().to_numpy()
 
 
+_ARROW_TEXT = (pa.types.is_null, pa.types.is_string, pa.types.is_large_string,
+               pa.types.is_string_view)
+
+
+def _arrow_text(values: pd.Series) -> pa.LargeStringArray:
+    """``values`` as one Arrow text array with its NULLs: pandas text is taken over without
+    a per-row loop; values that are not text (numbers, say) become their ``str``."""
+    try:
+        arrow = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arrow = None
+    if arrow is None or not any(is_text(arrow.type) for is_text in _ARROW_TEXT):
+        as_str = values.astype(object).map(str).where(~values.isna(), None)
+        arrow = pa.array(as_str, type=pa.large_string(), from_pandas=True)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    return arrow.cast(pa.large_string())
+
+
+def _fixed_width_bytes(text: pa.LargeStringArray) -> np.ndarray:
+    """The UTF-8 bytes of each value (NULL as empty) in an ``S<n>`` array as wide as the
+    longest value (at least 1), built from Arrow's buffers without a Python loop."""
+    text = pc.fill_null(text, "")
+    offsets = np.frombuffer(text.buffers()[1], np.int64)[text.offset:text.offset + len(text) + 1]
+    lengths = np.diff(offsets)
+    width = max(1, int(lengths.max(initial=0)))
+    data_buffer = text.buffers()[2]
+    data = (np.frombuffer(data_buffer, np.uint8) if data_buffer is not None
+            else np.zeros(0, np.uint8))[offsets[0]:offsets[-1]]
+    padded = np.zeros((len(text), width), np.uint8)
+    padded[np.arange(width) < lengths[:, None]] = data
+    return padded.view(f"S{width}").reshape(len(text))
+
+
 def _text_column(values: pd.Series) -> np.ndarray:
-    text = values.astype(object).where(~values.isna(), "").map(str)
-    encoded = np.array([s.encode("utf-8") for s in text], dtype=object)
-    width = max([1] + [len(b) for b in encoded])
-    return encoded.astype(f"S{width}")
+    """A text column as fixed-width UTF-8 bytes, NULLs as empty strings."""
+    return _fixed_width_bytes(_arrow_text(values))
 
 
 def _integer_column(values: pd.Series, column: schema.Column, table: str) -> np.ndarray:
@@ -77,7 +112,10 @@ def table_hdu(df: pd.DataFrame, table_name: str) -> fits.BinTableHDU:
     columns = [_fits_column(c, column_array(df[c.name] if c.name in df else None,
                                             c, len(df), table_name))
                for c in table.columns]
-    hdu = fits.BinTableHDU.from_columns(columns, name=table_name.upper())
+    # The text columns are bytes already; without character_as_bytes astropy would decode
+    # each to str and encode it back row by row when writing.
+    hdu = fits.BinTableHDU.from_columns(columns, name=table_name.upper(),
+                                        character_as_bytes=True)
     for i, c in enumerate(table.columns, start=1):
         if c.ucd:
             hdu.header[f"TUCD{i}"] = c.ucd
