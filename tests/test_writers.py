@@ -149,7 +149,7 @@ def test_text_is_written_as_utf8_bytes_with_nulls_empty(tmp_path, storage):
 
 
 def test_text_column_of_nulls_or_numbers(tmp_path):
-    """An all-NULL text column is one blank character wide; values that are not text are
+    """An all-NULL text column is one byte wide (TFORM 1A); values that are not text are
     written as their str."""
     tform, raw, back = write_gradient_text(pd.Series([None, np.nan], dtype=object),
                                            tmp_path / "a.fits")
