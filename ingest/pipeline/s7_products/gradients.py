@@ -166,26 +166,43 @@ class McmcJob:
 
 def run_emcee(job: McmcJob, mcmc: Gradients) -> Chain:
     """Sample ``job`` until the chain after burn-in is at least ``mcmc_tau_factor``
-    integrated autocorrelation times long (emcee's estimate), extending by ``mcmc_steps``
-    at a time up to ``mcmc_max_steps``; the burn-in is the larger of ``mcmc_burn`` and
-    5 tau.  Where tau cannot be estimated (a walker that never moved, as where the data
-    leave a parameter unconstrained) the chain runs to ``mcmc_max_steps`` and tau is
-    published as NaN."""
+    integrated autocorrelation times long (emcee's estimate); the burn-in is the larger of
+    ``mcmc_burn`` and 5 tau.  After the first ``mcmc_steps`` a short chain is extended to
+    the length its current tau asks for (:func:`_extension`), and checked again, up to
+    ``mcmc_max_steps``.  Where tau cannot be estimated (a walker that never moved, as
+    where the data leave a parameter unconstrained) the chain runs to ``mcmc_max_steps``
+    and tau is published as NaN."""
     walkers, ndim = job.initial.shape
     sampler = emcee.EnsembleSampler(walkers, ndim, job.log_prob, vectorize=True)
     # emcee draws its moves from its own legacy RandomState
     sampler.random_state = np.random.RandomState(job.seed).get_state()
     state = sampler.run_mcmc(job.initial, int(mcmc.mcmc_steps), progress=False)
-    factor = float(mcmc.mcmc_tau_factor)
     while True:
         tau = float(np.max(sampler.get_autocorr_time(quiet=True, discard=int(mcmc.mcmc_burn))))
-        measured = bool(np.isfinite(tau))
-        burn = max(int(mcmc.mcmc_burn), int(np.ceil(5 * tau)) if measured else 0)
-        length = sampler.iteration - burn
-        if (measured and length >= factor * tau) or sampler.iteration >= int(mcmc.mcmc_max_steps):
+        burn = max(int(mcmc.mcmc_burn), int(np.ceil(5 * tau)) if np.isfinite(tau) else 0)
+        steps = _extension(sampler.iteration, burn, tau, mcmc)
+        if steps == 0:
             break
-        state = sampler.run_mcmc(state, int(mcmc.mcmc_steps), progress=False)
-    return Chain(sampler.get_chain(discard=burn, flat=True), tau, length)
+        state = sampler.run_mcmc(state, steps, progress=False)
+    return Chain(sampler.get_chain(discard=burn, flat=True), tau, sampler.iteration - burn)
+
+
+EXTEND_MARGIN = 1.1   # an extension aims 10% beyond the length tau asks for (tau still grows)
+
+
+def _extension(done: int, burn: int, tau: float, mcmc: Gradients) -> int:
+    """Steps to add to a chain of ``done`` steps: none once it is ``mcmc_tau_factor`` tau
+    long after ``burn`` (or at ``mcmc_max_steps``); else up to that length plus
+    EXTEND_MARGIN, or ``mcmc_steps`` more while tau cannot be estimated.  Extending by a
+    fixed block instead ran typical chains (tau ~45, first run 3000) to 6000 steps where
+    ~3700 meet the criterion."""
+    factor, limit = float(mcmc.mcmc_tau_factor), int(mcmc.mcmc_max_steps)
+    if done >= limit or (np.isfinite(tau) and done - burn >= factor * tau):
+        return 0
+    if not np.isfinite(tau):
+        return min(int(mcmc.mcmc_steps), limit - done)
+    wanted = int(np.ceil(EXTEND_MARGIN * (burn + factor * tau)))
+    return min(max(wanted - done, 1), limit - done)
 
 
 def _emcee_seed(rng: np.random.Generator) -> int:
