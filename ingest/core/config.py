@@ -60,6 +60,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "gradients.mcmc_burn": (0, INF, True, False),
     "gradients.mcmc_tau_factor": (0, INF, False, False),
     "gradients.mcmc_max_steps": (1, INF, True, False),
+    "gradients.mcmc_processes": (0, 1024, True, True),
     "literature.min_stars": (1, INF, True, False),
     "binaries.max_sep_pc": (0, INF, False, False),
     # below 0.5 the 3D pre-selection could miss a pair whose measured separation exceeds
@@ -308,6 +309,7 @@ class Gradients:
     mcmc_burn: int
     mcmc_tau_factor: float
     mcmc_max_steps: int
+    mcmc_processes: int
 
 
 @dataclass(frozen=True)

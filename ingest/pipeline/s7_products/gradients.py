@@ -12,6 +12,9 @@ fitted knee and Fu et al. (2022)'s quadratic trends are sampled with emcee
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import emcee
@@ -114,28 +117,96 @@ class Chain:
     steps: int          # chain length after burn-in (steps)
 
 
-def _run_emcee(log_prob, initial: np.ndarray, mcmc: Gradients, rng: np.random.Generator) -> Chain:
-    """Sample from ``initial`` (walkers x parameters) until the chain after burn-in is at
-    least ``mcmc_tau_factor`` integrated autocorrelation times long (emcee's estimate),
-    extending by ``mcmc_steps`` at a time up to ``mcmc_max_steps``; the burn-in is the
-    larger of ``mcmc_burn`` and 5 tau.  Where tau cannot be estimated (a walker that never
-    moved, as where the data leave a parameter unconstrained) the chain runs to
-    ``mcmc_max_steps`` and tau is published as NaN."""
-    walkers, ndim = initial.shape
-    sampler = emcee.EnsembleSampler(walkers, ndim, log_prob, vectorize=True)
-    # emcee draws its moves from its own legacy RandomState: seed it from ``rng``.
-    sampler.random_state = np.random.RandomState(int(rng.integers(2 ** 31))).get_state()
-    state = sampler.run_mcmc(initial, int(mcmc.mcmc_steps), progress=False)
-    factor = float(mcmc.mcmc_tau_factor)
+@dataclass(frozen=True)
+class BrokenLinePosterior:
+    """Log-posterior of the continuous broken line with a free knee (flat prior on the knee
+    inside ``knee_prior``), for all walkers at once.  A module-level class rather than a
+    closure, so a fit can be sampled in a worker process."""
+
+    x: np.ndarray
+    y: np.ndarray
+    err: np.ndarray
+    knee_prior: tuple[float, float]
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
+        value, inner, outer, knee, log_s = theta.T
+        dx = self.x[None, :] - knee[:, None]
+        model = value[:, None] + inner[:, None] * np.minimum(dx, 0) + \
+            outer[:, None] * np.maximum(dx, 0)
+        lo, hi = self.knee_prior
+        inside = (knee > lo) & (knee < hi) & (log_s > -12) & (log_s < 1)
+        return np.where(inside, _log_likelihood(model, self.y, self.err, log_s), -np.inf)
+
+
+@dataclass(frozen=True)
+class QuadraticPosterior:
+    """Log-posterior of y = quad x^2 + slope x + intercept with a free scatter."""
+
+    design: np.ndarray
+    y: np.ndarray
+    err: np.ndarray
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
+        model = theta[:, :3] @ self.design.T
+        log_s = theta[:, 3]
+        inside = (log_s > -12) & (log_s < 1)
+        return np.where(inside, _log_likelihood(model, self.y, self.err, log_s), -np.inf)
+
+
+@dataclass(frozen=True)
+class McmcJob:
+    """One emcee run, fully determined before it starts: the posterior, the walkers'
+    start and the seed of emcee's own generator (drawn from the run's generator in table
+    order, so results do not depend on where or in which order the jobs run)."""
+
+    log_prob: BrokenLinePosterior | QuadraticPosterior
+    initial: np.ndarray
+    seed: int
+
+
+def run_emcee(job: McmcJob, mcmc: Gradients) -> Chain:
+    """Sample ``job`` until the chain after burn-in is at least ``mcmc_tau_factor``
+    integrated autocorrelation times long (emcee's estimate); the burn-in is the larger of
+    ``mcmc_burn`` and 5 tau.  After the first ``mcmc_steps`` a short chain is extended to
+    the length its current tau asks for (:func:`_extension`), and checked again, up to
+    ``mcmc_max_steps``.  Where tau cannot be estimated (a walker that never moved, as
+    where the data leave a parameter unconstrained) the chain runs to ``mcmc_max_steps``
+    and tau is published as NaN."""
+    walkers, ndim = job.initial.shape
+    sampler = emcee.EnsembleSampler(walkers, ndim, job.log_prob, vectorize=True)
+    # emcee draws its moves from its own legacy RandomState
+    sampler.random_state = np.random.RandomState(job.seed).get_state()
+    state = sampler.run_mcmc(job.initial, int(mcmc.mcmc_steps), progress=False)
     while True:
         tau = float(np.max(sampler.get_autocorr_time(quiet=True, discard=int(mcmc.mcmc_burn))))
-        measured = bool(np.isfinite(tau))
-        burn = max(int(mcmc.mcmc_burn), int(np.ceil(5 * tau)) if measured else 0)
-        length = sampler.iteration - burn
-        if (measured and length >= factor * tau) or sampler.iteration >= int(mcmc.mcmc_max_steps):
+        burn = max(int(mcmc.mcmc_burn), int(np.ceil(5 * tau)) if np.isfinite(tau) else 0)
+        steps = _extension(sampler.iteration, burn, tau, mcmc)
+        if steps == 0:
             break
-        state = sampler.run_mcmc(state, int(mcmc.mcmc_steps), progress=False)
-    return Chain(sampler.get_chain(discard=burn, flat=True), tau, length)
+        state = sampler.run_mcmc(state, steps, progress=False)
+    return Chain(sampler.get_chain(discard=burn, flat=True), tau, sampler.iteration - burn)
+
+
+EXTEND_MARGIN = 1.1   # an extension aims 10% beyond the length tau asks for (tau still grows)
+
+
+def _extension(done: int, burn: int, tau: float, mcmc: Gradients) -> int:
+    """Steps to add to a chain of ``done`` steps: none once it is ``mcmc_tau_factor`` tau
+    long after ``burn`` (or at ``mcmc_max_steps``); else up to that length plus
+    EXTEND_MARGIN, or ``mcmc_steps`` more while tau cannot be estimated.  Extending by a
+    fixed block instead ran typical chains (tau ~45, first run 3000) to 6000 steps where
+    ~3700 meet the criterion."""
+    factor, limit = float(mcmc.mcmc_tau_factor), int(mcmc.mcmc_max_steps)
+    if done >= limit or (np.isfinite(tau) and done - burn >= factor * tau):
+        return 0
+    if not np.isfinite(tau):
+        return min(int(mcmc.mcmc_steps), limit - done)
+    wanted = int(np.ceil(EXTEND_MARGIN * (burn + factor * tau)))
+    return min(max(wanted - done, 1), limit - done)
+
+
+def _emcee_seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2 ** 31))
 
 
 def _summary(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,27 +214,28 @@ def _summary(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mid, (high - low) / 2.0
 
 
-def fit_broken_free(x: np.ndarray, y: np.ndarray, err: np.ndarray,
+def broken_free_job(x: np.ndarray, y: np.ndarray, err: np.ndarray,
                     knee_prior: tuple[float, float], mcmc: Gradients,
-                    rng: np.random.Generator) -> Fit:
+                    rng: np.random.Generator) -> McmcJob:
     """Continuous broken line with the knee sampled (flat prior) by emcee; the walkers
     start spread over the whole prior, so a second solution is not missed."""
     lo, hi = knee_prior
-
-    def log_prob(theta: np.ndarray) -> np.ndarray:
-        value, inner, outer, knee, log_s = theta.T
-        dx = x[None, :] - knee[:, None]
-        model = value[:, None] + inner[:, None] * np.minimum(dx, 0) + \
-            outer[:, None] * np.maximum(dx, 0)
-        inside = (knee > lo) & (knee < hi) & (log_s > -12) & (log_s < 1)
-        return np.where(inside, _log_likelihood(model, y, err, log_s), -np.inf)
-
     walkers = int(mcmc.mcmc_walkers)
     knees = lo + (hi - lo) * (np.arange(walkers) + rng.uniform(0, 1, walkers)) / walkers
     initial = np.array([_hinge_start(x, y, err, knee) for knee in knees])
     # the stretch move cannot separate walkers that start equal in a coordinate
     initial[:, 4] += 0.1 * rng.standard_normal(walkers)
-    chain = _run_emcee(log_prob, initial, mcmc, rng)
+    return McmcJob(BrokenLinePosterior(x, y, err, (lo, hi)), initial, _emcee_seed(rng))
+
+
+def fit_broken_free(x: np.ndarray, y: np.ndarray, err: np.ndarray,
+                    knee_prior: tuple[float, float], mcmc: Gradients,
+                    rng: np.random.Generator) -> Fit:
+    """:func:`broken_free_job` sampled here and summarised."""
+    return broken_free_fit(run_emcee(broken_free_job(x, y, err, knee_prior, mcmc, rng), mcmc))
+
+
+def broken_free_fit(chain: Chain) -> Fit:
     mid, half = _summary(chain.samples)
     return Fit(intercept=mid[0], intercept_err=half[0], slope=mid[1], slope_err=half[1],
                slope_outer=mid[2], slope_outer_err=half[2], knee=mid[3], knee_err=half[3],
@@ -184,23 +256,26 @@ def _hinge_start(x: np.ndarray, y: np.ndarray, err: np.ndarray, knee: float) -> 
     return np.array([value, inner, outer, knee, np.log(0.05)])
 
 
-def fit_quadratic(x: np.ndarray, y: np.ndarray, err: np.ndarray, mcmc: Gradients,
-                  rng: np.random.Generator) -> Fit:
-    """y = quad x^2 + slope x + intercept by emcee (Fu et al. 2022 eq. 1)."""
+def quadratic_job(x: np.ndarray, y: np.ndarray, err: np.ndarray, mcmc: Gradients,
+                  rng: np.random.Generator) -> McmcJob:
+    """y = quad x^2 + slope x + intercept by emcee (Fu et al. 2022 eq. 1), walkers started
+    around the weighted least-squares solution."""
     design = np.column_stack([np.ones_like(x), x, x ** 2])
     coef, cov, scatter = weighted_lstsq(design, y, err)
-
-    def log_prob(theta: np.ndarray) -> np.ndarray:
-        model = theta[:, :3] @ design.T
-        log_s = theta[:, 3]
-        inside = (log_s > -12) & (log_s < 1)
-        return np.where(inside, _log_likelihood(model, y, err, log_s), -np.inf)
-
     start = np.append(coef, np.log(max(scatter, 1e-3)))
     spread = np.append(np.sqrt(np.diag(cov)) * 0.1, 0.1)
     initial = start[None, :] + spread[None, :] * rng.standard_normal(
         (int(mcmc.mcmc_walkers), len(start)))
-    chain = _run_emcee(log_prob, initial, mcmc, rng)
+    return McmcJob(QuadraticPosterior(design, y, err), initial, _emcee_seed(rng))
+
+
+def fit_quadratic(x: np.ndarray, y: np.ndarray, err: np.ndarray, mcmc: Gradients,
+                  rng: np.random.Generator) -> Fit:
+    """:func:`quadratic_job` sampled here and summarised."""
+    return quadratic_fit(run_emcee(quadratic_job(x, y, err, mcmc, rng), mcmc))
+
+
+def quadratic_fit(chain: Chain) -> Fit:
     mid, half = _summary(chain.samples)
     return Fit(intercept=mid[0], intercept_err=half[0], slope=mid[1], slope_err=half[1],
                quad=mid[2], quad_err=half[2], mcmc_tau=chain.tau, mcmc_chain=chain.steps)
@@ -332,18 +407,33 @@ def _enough(spec: _Spec, sample: _Sample, knee: float) -> bool:
     return len(sample.x) >= _PARAMETERS[spec.model] + 2
 
 
-def _fit(model: str, sample: _Sample, opts: Gradients, rng: np.random.Generator) -> Fit:
-    knee = float(opts.knee_kpc)
+def _least_squares(model: str, sample: _Sample, knee: float) -> Fit:
     if model == "linear":
         return fit_linear(sample.x, sample.y, sample.err)
     if model == "broken_fixed":
         return fit_broken_fixed(sample.x, sample.y, sample.err, knee)
-    if model == "broken_split":
-        return fit_broken_split(sample.x, sample.y, sample.err, knee)
+    return fit_broken_split(sample.x, sample.y, sample.err, knee)
+
+
+def _mcmc_job(model: str, sample: _Sample, opts: Gradients, rng: np.random.Generator) -> McmcJob:
     if model == "broken_fit":
-        return fit_broken_free(sample.x, sample.y, sample.err, tuple(opts.knee_prior_kpc),
+        return broken_free_job(sample.x, sample.y, sample.err, tuple(opts.knee_prior_kpc),
                                opts, rng)
-    return fit_quadratic(sample.x, sample.y, sample.err, opts, rng)
+    return quadratic_job(sample.x, sample.y, sample.err, opts, rng)
+
+
+_SUMMARIES = {"broken_fit": broken_free_fit, "quadratic_mcmc": quadratic_fit}
+
+
+def sample_all(jobs: list[McmcJob], opts: Gradients) -> list[Chain]:
+    """Run the emcee jobs, in ``mcmc_processes`` worker processes when there is more than
+    one job (each job is fixed with its seed beforehand, so the chains are the same bits
+    however many processes run them).  Spawned, not forked: the ingest may hold threads."""
+    processes = min(len(jobs), int(opts.mcmc_processes) or len(os.sched_getaffinity(0)))
+    if processes <= 1:
+        return [run_emcee(job, opts) for job in jobs]
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(run_emcee, jobs, [opts] * len(jobs)))
 
 
 def fit_gradients(clusters: pd.DataFrame, opts: Gradients, seed: int) -> pd.DataFrame:
@@ -352,19 +442,28 @@ def fit_gradients(clusters: pd.DataFrame, opts: Gradients, seed: int) -> pd.Data
     Needs fe_h, fe_h_err, the [X/Fe] columns with _err and _num, r_gc, z (kpc), lz,
     energy, logage50 and n_flag12.  [X/Fe] fits use clusters with at least
     ``min_element_stars`` stars for that element.  Fits with too few clusters are left out.
+    The least-squares fits are done here; the emcee fits are prepared in table order
+    (drawing their starts and seeds from one generator) and then sampled together
+    (:func:`sample_all`).
     """
     rng = np.random.default_rng(seed)
     minimum = min_flag12(opts)
     good = clusters[clusters["n_flag12"] >= minimum].assign(
         abs_z=lambda frame: np.abs(frame["z"]))
     base = f"{opts.sample}: n_flag12 >= {minimum}"
-    rows = []
+    knee = float(opts.knee_kpc)
+    planned: list[tuple[_Spec, _Sample, Fit | McmcJob]] = []
     for spec in _specs(opts):
         if spec.variable not in good:
             continue
         sample = _select(good, spec, base, int(opts.min_element_stars))
-        if _enough(spec, sample, float(opts.knee_kpc)):
-            rows.append(_row(spec, _fit(spec.model, sample, opts, rng), sample))
+        if not _enough(spec, sample, knee):
+            continue
+        planned.append((spec, sample, _mcmc_job(spec.model, sample, opts, rng)
+                        if spec.model in _SUMMARIES else _least_squares(spec.model, sample, knee)))
+    chains = iter(sample_all([p for _, _, p in planned if isinstance(p, McmcJob)], opts))
+    rows = [_row(spec, _SUMMARIES[spec.model](next(chains)) if isinstance(fit, McmcJob)
+                 else fit, sample) for spec, sample, fit in planned]
     return _as_table(rows)
 
 
