@@ -13,6 +13,13 @@ statistics of the pooled draws).  The uncertainty of a cluster value is the
 sandwich standard error of the mixture median (``standard_error``), not
 std/sqrt(n) of the pooled draws, which counts measurement errors twice.
 
+The Gaussian fit of the FLAG=1 RVs (``fit_rv_likelihood``: rv_flag, rv_fit_mu,
+rv_fit_sigma) runs scipy's Nelder-Mead for all clusters in lockstep: the same
+arithmetic, comparisons and stopping as one ``scipy.optimize.minimize`` per
+cluster, so the same bits, at the cost of a few array passes per step instead
+of thousands of small-array likelihood calls; its KS test (rv_flag 4) is
+``scipy.stats.kstest``'s, for all clusters at once.
+
 FLAG=1 (RV members): stars whose RV lies within ``clip_sigma`` robust standard
 deviations (1.4826 x MAD of the candidates' RVs) of the pooled median of the kept
 stars, iterated until the member set no longer changes (``rv_members``).  With
@@ -231,7 +238,9 @@ class _FitStars:
 
         Per star 0.5 z^2 + log tau + log P(window), z = (x - mu)/tau, tau^2 = sigma^2 + s^2;
         sigma^2 is taken with libm's pow (``np.float_power``), as a float scalar's ``**``."""
-        mu, sigma = params[:, 0], np.exp(params[:, 1])
+        mu = params[:, 0]
+        with np.errstate(over="ignore"):              # a far-out trial point: nll inf
+            sigma = np.exp(params[:, 1])
         at = self.label
         tau = np.sqrt(np.float_power(sigma, 2.0)[at] + self.s2)
         inside = ndtr((self.hi - mu)[at] / tau) - ndtr((self.lo - mu)[at] / tau)
@@ -268,6 +277,7 @@ def _nll_where(stars: _FitStars, params: np.ndarray, needed: np.ndarray) -> np.n
 
 
 def _sort_simplex(sim: np.ndarray, fsim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each simplex ordered by its function values, best first (scipy's argsort)."""
     ind = np.argsort(fsim, axis=1)
     return np.take_along_axis(sim, ind[:, :, None], 1), np.take_along_axis(fsim, ind, 1)
 
