@@ -238,9 +238,7 @@ class _FitStars:
 
         Per star 0.5 z^2 + log tau + log P(window), z = (x - mu)/tau, tau^2 = sigma^2 + s^2;
         sigma^2 is taken with libm's pow (``np.float_power``), as a float scalar's ``**``."""
-        mu = params[:, 0]
-        with np.errstate(over="ignore"):              # a far-out trial point: nll inf
-            sigma = np.exp(params[:, 1])
+        mu, sigma = params[:, 0], np.exp(params[:, 1])
         at = self.label
         tau = np.sqrt(np.float_power(sigma, 2.0)[at] + self.s2)
         inside = ndtr((self.hi - mu)[at] / tau) - ndtr((self.lo - mu)[at] / tau)
@@ -248,7 +246,7 @@ class _FitStars:
         terms = 0.5 * z * z + np.log(tau) + np.log(np.fmax(inside, 1e-300))
         out = np.empty(len(self.n))
         for a, b, size, s0, s1 in self.runs:
-            out[a:b] = terms[s0:s1].reshape(b - a, size).sum(axis=1)
+            out[a:b] = np.add.reduce(terms[s0:s1].reshape(b - a, size), axis=1)
         return out
 
 
@@ -279,7 +277,8 @@ def _nll_where(stars: _FitStars, params: np.ndarray, needed: np.ndarray) -> np.n
 def _sort_simplex(sim: np.ndarray, fsim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each simplex ordered by its function values, best first (scipy's argsort)."""
     ind = np.argsort(fsim, axis=1)
-    return np.take_along_axis(sim, ind[:, :, None], 1), np.take_along_axis(fsim, ind, 1)
+    rows = np.arange(len(fsim))[:, None]
+    return sim[rows, ind], fsim[rows, ind]
 
 
 def _nelder_mead_step(stars: _FitStars, sim: np.ndarray,
@@ -320,32 +319,33 @@ def _nelder_mead(stars: _FitStars, x0: np.ndarray) -> tuple[np.ndarray, np.ndarr
     NM_FATOL and maxiter NM_MAXITER, step for step: a cluster stops at the iteration
     at which scipy's loop would stop for it and keeps its best vertex.  Returns the
     minima and whether each converged (False: maxiter reached)."""
-    k = len(x0)
-    best = np.full((k, 2), np.nan)
-    converged = np.zeros(k, dtype=bool)
-    ids = np.arange(k)
-    sim = _initial_simplex(x0)
-    fsim = np.stack([stars.nll(sim[:, j]) for j in range(3)], axis=1)
-    sim, fsim = _sort_simplex(*_sort_simplex(sim, fsim))
-    active = np.ones(k, dtype=bool)
-    iterations = 1
-    while iterations < NM_MAXITER:
-        small = ((np.max(np.abs(sim[:, 1:] - sim[:, :1]), axis=(1, 2)) <= NM_XATOL)
-                 & (np.max(np.abs(fsim[:, :1] - fsim[:, 1:]), axis=1) <= NM_FATOL))
-        stop = active & small
-        best[ids[stop]] = sim[stop, 0]
-        converged[ids[stop]] = True
-        active &= ~small
-        if not active.any():
-            return best, converged
-        if np.count_nonzero(active[stars.label]) < 0.9 * len(stars.label):
-            keep = np.flatnonzero(active)
-            stars, sim, fsim, ids = stars.subset(keep), sim[keep], fsim[keep], ids[keep]
-            active = np.ones(len(keep), dtype=bool)
-        sim, fsim = _nelder_mead_step(stars, sim, fsim)
-        iterations += 1
-    best[ids[active]] = sim[active, 0]
-    return best, converged
+    with np.errstate(over="ignore"):       # exp of a far-out trial log sigma: nll inf
+        k = len(x0)
+        best = np.full((k, 2), np.nan)
+        converged = np.zeros(k, dtype=bool)
+        ids = np.arange(k)
+        sim = _initial_simplex(x0)
+        fsim = np.stack([stars.nll(sim[:, j]) for j in range(3)], axis=1)
+        sim, fsim = _sort_simplex(*_sort_simplex(sim, fsim))
+        active = np.ones(k, dtype=bool)
+        iterations = 1
+        while iterations < NM_MAXITER:
+            small = ((np.maximum.reduce(np.abs(sim[:, 1:] - sim[:, :1]), axis=(1, 2)) <= NM_XATOL)
+                     & (np.maximum.reduce(np.abs(fsim[:, :1] - fsim[:, 1:]), axis=1) <= NM_FATOL))
+            stop = active & small
+            best[ids[stop]] = sim[stop, 0]
+            converged[ids[stop]] = True
+            active &= ~small
+            if not active.any():
+                return best, converged
+            if np.count_nonzero(active[stars.label]) < 0.9 * len(stars.label):
+                keep = np.flatnonzero(active)
+                stars, sim, fsim, ids = stars.subset(keep), sim[keep], fsim[keep], ids[keep]
+                active = np.ones(len(keep), dtype=bool)
+            sim, fsim = _nelder_mead_step(stars, sim, fsim)
+            iterations += 1
+        best[ids[active]] = sim[active, 0]
+        return best, converged
 
 
 def fit_rv_likelihood(group: np.ndarray, x: np.ndarray, s: np.ndarray, lo: np.ndarray,
