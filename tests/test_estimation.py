@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import optimize, stats
+from scipy.special import ndtr
 
 from ingest.core import config as config_module
 from ingest.pipeline import s5_estimate as estimation
@@ -286,3 +287,128 @@ def test_a_double_peaked_cluster_is_not_called_a_good_gaussian_fit(cfg):
     out, flags = estimate(stars, np.zeros(60, np.int64), 1, cfg.montecarlo, cfg.params_qc)
     assert (flags["flag"] >= 1).all()
     assert out["rv_flag"][0] == estimation.RV_FLAG_REJECTED
+
+
+def _scipy_rv_fit(x: np.ndarray, s: np.ndarray, lo: float, hi: float) -> tuple[int, float, float]:
+    """The RV fit of one cluster done the plain way, as the reference for the lockstep fit:
+    ``scipy.optimize.minimize`` (Nelder-Mead) on the truncated-Gaussian likelihood, then
+    ``scipy.stats.kstest`` of the probability integral transform."""
+    def nll(params: np.ndarray) -> float:
+        sigma = np.exp(params[1])
+        tau = np.sqrt(sigma ** 2 + s ** 2)
+        inside = ndtr((hi - params[0]) / tau) - ndtr((lo - params[0]) / tau)
+        z = (x - params[0]) / tau
+        return float(np.sum(0.5 * z * z + np.log(tau) + np.log(np.fmax(inside, 1e-300))))
+
+    excess = np.var(x) - np.mean(s ** 2)
+    start = np.array([np.median(x), 0.5 * np.log(max(excess, 0.01 * np.mean(s ** 2)))])
+    result = optimize.minimize(nll, start, method="Nelder-Mead",
+                               options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 4000})
+    if not (result.success and np.all(np.isfinite(result.x))):
+        return estimation.RV_FLAG_FAILED, np.nan, np.nan
+    mu, sigma = float(result.x[0]), float(np.exp(result.x[1]))
+    tau = np.sqrt(sigma ** 2 + s ** 2)
+    inside = ndtr((hi - mu) / tau) - ndtr((lo - mu) / tau)
+    pit = np.clip((ndtr((x - mu) / tau) - ndtr((lo - mu) / tau)) / np.fmax(inside, 1e-300),
+                  0.0, 1.0)
+    good = stats.kstest(pit, "uniform").pvalue >= estimation.FIT_REJECT_P
+    return (RV_FLAG_OK if good else estimation.RV_FLAG_REJECTED), mu, sigma
+
+
+def _fit_clusters(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Clusters of 2-300 stars (many of equal size, some above numpy's 128-element summation
+    block), Gaussian, double-peaked or with outliers: their FLAG=1 stars and windows."""
+    rng = np.random.default_rng(seed)
+    sizes = np.r_[rng.integers(2, 12, 40), np.full(15, 25), rng.integers(129, 300, 5)]
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    kind = rng.integers(0, 3, len(sizes))[group]
+    peaks = kind == 1                                   # two groups 12 km/s apart
+    err = np.where(peaks, 0.5, rng.uniform(0.3, 4.0, len(group)))
+    rv = (rng.normal(0, 30, len(sizes))[group] + rng.normal(0, np.where(peaks, 0.7, 2.0))
+          + rng.normal(0, err) + np.where(peaks, rng.choice([-6.0, 6.0], len(group)), 0)
+          + np.where((kind == 2) & (rng.random(len(group)) < 0.15),
+                     rng.uniform(-40, 40, len(group)), 0))
+    flag1, lo, hi = estimation.rv_members(group, rv, err, np.ones(len(group), bool),
+                                          len(sizes), 2.0)
+    # the clip would cut a double peak down to one: fit those in a window around all stars
+    double = np.bincount(group, peaks, len(sizes)) > 0
+    flag1 |= double[group]
+    lo = np.where(double, np.minimum.reduceat(rv, np.r_[0, np.cumsum(sizes)[:-1]]) - 1, lo)
+    hi = np.where(double, np.maximum.reduceat(rv, np.r_[0, np.cumsum(sizes)[:-1]]) + 1, hi)
+    return group[flag1], rv[flag1], err[flag1], lo, hi
+
+
+def test_lockstep_rv_fit_is_scipy_minimize_bit_for_bit():
+    """The fit of all clusters at once gives the same bits of mu and sigma, and the same
+    rv_flag, as one scipy.optimize.minimize and kstest per cluster."""
+    group, rv, err, lo, hi = _fit_clusters(seed=40)
+    flag, mu, sigma = estimation.fit_rv_likelihood(group, rv, err, lo, hi)
+    expected = np.array([_scipy_rv_fit(rv[group == c], err[group == c], lo[c], hi[c])
+                         for c in range(len(lo))])
+    print(f"rv_flag counts {np.unique(flag, return_counts=True)}")
+    np.testing.assert_array_equal(flag, expected[:, 0].astype(np.int16))
+    assert mu.tobytes() == expected[:, 1].tobytes()
+    assert sigma.tobytes() == expected[:, 2].tobytes()
+    assert (flag == estimation.RV_FLAG_REJECTED).any() and (flag == RV_FLAG_OK).any()
+
+
+def test_group_median_is_pandas_groupby_median():
+    """Odd and even group sizes, NaN values ignored, a group of NaN only and empty groups."""
+    rng = np.random.default_rng(41)
+    group = rng.integers(0, 60, 2000)
+    values = np.abs(rng.normal(0, 3, 2000)).round(2)       # ties too
+    values[rng.random(2000) < 0.05] = np.nan
+    values[group == 7] = np.nan
+    expected = pd.Series(values).groupby(group).median()
+    got = estimation._group_median(group, values, 64)
+    assert got[expected.index].tobytes() == expected.to_numpy().tobytes()
+    assert np.isnan(got[[7, 60, 61, 62, 63]]).all()
+
+
+def test_clip_recomputing_only_changed_clusters_matches_recomputing_all():
+    """The iterated clip gives the same FLAG=1 stars and the same window bits as repeating
+    every cluster's centre and width each pass until no cluster changes."""
+    stars, cluster, _ = _rv_only_clusters(60, 30, seed=42, sigma_int=2.0, outlier_fraction=0.2)
+    rv, err = stars.rv.to_numpy(), stars.rv_err.to_numpy()
+    candidate = np.ones(len(rv), bool)
+    kept = np.ones(len(rv), bool)
+    for passes in range(1, estimation.CLIP_MAX_ITER + 1):
+        centre = mixture_median(cluster[kept], rv[kept], err[kept], 60)
+        dev = pd.Series(np.abs(rv - centre[cluster])).groupby(cluster).median().to_numpy()
+        lo, hi = centre - 2.0 * 1.4826 * dev, centre + 2.0 * 1.4826 * dev
+        new = (rv >= lo[cluster]) & (rv <= hi[cluster])
+        if np.array_equal(new, kept):
+            break
+        kept = new
+    flag1, got_lo, got_hi = estimation.rv_members(cluster, rv, err, candidate, 60, 2.0)
+    print(f"{passes} passes")
+    assert passes >= 3
+    np.testing.assert_array_equal(flag1, kept)
+    assert got_lo.tobytes() == lo.tobytes() and got_hi.tobytes() == hi.tobytes()
+
+
+def test_likelihood_of_all_clusters_at_once_is_each_clusters_own():
+    """The likelihood summed for all clusters in one call is, bit for bit, the value of each
+    cluster's own numpy expression (sigma^2 a float's ``**``, np.sum over its stars) at
+    many (mu, log sigma) points, so the lockstep optimiser takes scipy's steps."""
+    group, rv, err, lo, hi = _fit_clusters(seed=43)
+    stars, by_size, members = estimation._fit_layout(group, rv, err, lo, hi)
+    rng = np.random.default_rng(44)
+    # half the points at a sigma whose square libm's pow (a float's **) and x * x round
+    # differently, large enough against the errors to show in tau
+    log_sigma = rng.uniform(2.5, 5.0, 20000)
+    odd = np.array([float(np.exp(u)) ** 2 != np.exp(u) * np.exp(u) for u in log_sigma])
+    assert odd.sum() >= 5
+    for k in range(60):
+        picks = log_sigma[odd][rng.integers(0, odd.sum(), len(lo))] if k % 2 else \
+            rng.uniform(-3, 5, len(lo))
+        params = np.c_[rng.normal(0, 30, len(lo)), picks]
+        got = stars.nll(params)
+        for i, c in enumerate(by_size):
+            x, s, mu = rv[members[c]], err[members[c]], params[i, 0]
+            sigma = np.exp(params[i, 1])
+            tau = np.sqrt(sigma ** 2 + s ** 2)
+            inside = ndtr((hi[c] - mu) / tau) - ndtr((lo[c] - mu) / tau)
+            z = (x - mu) / tau
+            want = np.sum(0.5 * z * z + np.log(tau) + np.log(np.fmax(inside, 1e-300)))
+            assert got[i].tobytes() == want.tobytes(), (c, params[i])
