@@ -304,7 +304,7 @@ def _scipy_rv_fit(x: np.ndarray, s: np.ndarray, lo: float, hi: float) -> tuple[i
     start = np.array([np.median(x), 0.5 * np.log(max(excess, 0.01 * np.mean(s ** 2)))])
     result = optimize.minimize(nll, start, method="Nelder-Mead",
                                options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 4000})
-    if not (result.success and np.all(np.isfinite(result.x))):
+    if not (result.success and np.all(np.isfinite(result.x)) and lo <= result.x[0] <= hi):
         return estimation.RV_FLAG_FAILED, np.nan, np.nan
     mu, sigma = float(result.x[0]), float(np.exp(result.x[1]))
     tau = np.sqrt(sigma ** 2 + s ** 2)
@@ -350,6 +350,21 @@ def test_lockstep_rv_fit_is_scipy_minimize_bit_for_bit():
     assert mu.tobytes() == expected[:, 1].tobytes()
     assert sigma.tobytes() == expected[:, 2].tobytes()
     assert (flag == estimation.RV_FLAG_REJECTED).any() and (flag == RV_FLAG_OK).any()
+
+
+def test_a_fit_centred_outside_its_window_is_no_fit():
+    """Five stars crowded towards the low edge of their 6 km/s window (a full-preset
+    simulator cluster): the truncated likelihood keeps rising as mu runs off to about
+    -1800 km/s with sigma ~240 km/s, the far tail of a wide Gaussian.  That is no cluster
+    RV: rv_flag 1 and no mu, sigma; the median RV of the stars is still published."""
+    rv = np.array([-47.828, -49.513, -51.436, -45.742, -48.644])
+    err = np.array([0.59, 0.982, 1.45, 1.281, 1.098])
+    lo, hi = np.array([-51.458435]), np.array([-45.586170])
+    nll = estimation._FitStars(rv, err, np.zeros(5, dtype=np.int64), lo, hi).nll
+    far, near = np.array([[-1793.0, np.log(241.0)]]), np.array([[-48.5, np.log(1.0)]])
+    assert nll(far)[0] < nll(near)[0]          # the runaway really is the better "fit"
+    flag, mu, sigma = estimation.fit_rv_likelihood(np.zeros(5, dtype=np.int64), rv, err, lo, hi)
+    assert flag[0] == estimation.RV_FLAG_FAILED and np.isnan(mu[0]) and np.isnan(sigma[0])
 
 
 def test_group_median_is_pandas_groupby_median():

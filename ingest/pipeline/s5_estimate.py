@@ -358,7 +358,11 @@ def fit_rv_likelihood(group: np.ndarray, x: np.ndarray, s: np.ndarray, lo: np.nd
     (:func:`_nelder_mead`; the same minima as one ``scipy.optimize.minimize`` per group).
     Returns (rv_flag, mu, sigma) per group: 0 converged and a Gaussian is acceptable;
     4 converged but the stars' probability integral transform fails a KS test
-    (p < FIT_REJECT_P): not one Gaussian; 1 the optimiser failed (mu, sigma NaN).
+    (p < FIT_REJECT_P): not one Gaussian; 1 no fit (mu, sigma NaN): the optimiser
+    failed, or the maximum lies outside the window.  A few stars crowded towards one
+    edge of their window look like the far tail of a wide Gaussian, whose likelihood
+    keeps rising as mu runs away (on the full simulator preset, 5 stars in a 6 km/s
+    window gave mu = -1793 km/s, sigma = 241 km/s): such a centre is no cluster RV.
     """
     n_groups = len(lo)
     stars, by_size, members = _fit_layout(group, x, s, lo, hi)
@@ -366,7 +370,7 @@ def fit_rv_likelihood(group: np.ndarray, x: np.ndarray, s: np.ndarray, lo: np.nd
     best = np.full((n_groups, 2), np.nan)
     converged = np.zeros(n_groups, dtype=bool)
     best[by_size], converged[by_size] = _nelder_mead(stars, x0[by_size])
-    ok = converged & np.isfinite(best).all(axis=1)
+    ok = converged & np.isfinite(best).all(axis=1) & (best[:, 0] >= lo) & (best[:, 0] <= hi)
     flag = np.where(ok, RV_FLAG_OK, RV_FLAG_FAILED).astype(np.int16)
     mu = np.where(ok, best[:, 0], np.nan)
     with np.errstate(over="ignore"):
