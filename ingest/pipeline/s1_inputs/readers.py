@@ -42,13 +42,14 @@ def display_name(name: str) -> str:
 def _read(path: str | Path, kind: str, default: str | None, colmap: str | Path | None,
           sentinel: float | None = None, source: Source | None = None,
           cmap: ColumnMap | None = None, fields: tuple[str, ...] | None = None,
-          rows: np.ndarray | None = None) -> tuple[pd.DataFrame, ColumnMap, dict[str, str]]:
+          rows: np.ndarray | None = None, known: dict[str, Any] | None = None
+          ) -> tuple[pd.DataFrame, ColumnMap, dict[str, str]]:
     path = Path(path)
     source = open_source(path) if source is None else source
     cmap = column_map(kind, default, colmap) if cmap is None else cmap
     resolved = resolve(source.names, cmap, kind, path)
-    return (canonical_frame(source, resolved, kind, path, sentinel, fields, rows), cmap,
-            resolved)
+    return (canonical_frame(source, resolved, kind, path, sentinel, fields, rows, known),
+            cmap, resolved)
 
 
 def _add_cluster_names(frame: pd.DataFrame) -> pd.DataFrame:
@@ -214,12 +215,7 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
     frame, _, resolved = _read(path, "spectra", default, user, LAMOST_MISSING, source, cmap,
                                fields)
     frame = _spectrum_identity(frame, cmap)
-    obsid = frame["obsid"]
-    duplicated = obsid.notna() & obsid.duplicated(keep=False)
-    if duplicated.any():
-        example = obsid[duplicated].iloc[0]
-        raise InputError(path, f"{int(duplicated.sum())} rows share an obsid, e.g. {example}",
-                         column=resolved["obsid"])
+    _check_unique_obsids(frame["obsid"], path, resolved)
     rejections: dict[str, int] = {}
     frame = _drop(frame, ~_positions_ok(frame), "spectra_no_position", rejections)
     details = [] if details is None else details
@@ -228,8 +224,12 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
     if select is not None:
         keep = np.flatnonzero(np.asarray(select(frame.reset_index(drop=True)), bool))
         rows = frame.index.to_numpy()[keep]
+        # The selection fields were converted and checked for every row: kept, not re-read.
+        known = {f: (frame[f].iloc[keep].reset_index(drop=True)
+                     if isinstance(frame[f].dtype, pd.api.extensions.ExtensionDtype)
+                     else frame[f].to_numpy()[keep]) for f in SELECTION_FIELDS}
         frame, _, _ = _read(path, "spectra", default, user, LAMOST_MISSING, source, cmap,
-                            rows=rows)
+                            rows=rows, known=known)
         frame = _spectrum_identity(frame, cmap).set_axis(rows)
     else:
         keep = np.arange(len(frame))
@@ -241,6 +241,19 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
     frame.attrs.update(rows_read=rows_read, survey=cmap.survey or UNDECLARED_SURVEY,
                        param_source=cmap.parameter_source or NO_PARAMETER_SOURCE)
     return frame, rejections
+
+
+def _check_unique_obsids(obsid: pd.Series, path: Path, resolved: dict[str, str]) -> None:
+    """Stop when two rows share an obsid.  Sorting the ids tells whether any repeats
+    (10M rows: 0.3 s against 1.4 s for hashing); only then are the rows counted."""
+    values = obsid.dropna().to_numpy(np.int64)          # nullable Int64 (coerce.py)
+    if np.all(values[1:] > values[:-1]) or np.all(np.diff(np.sort(values)) != 0):
+        return                      # the first test: ids already ascending, as LAMOST's
+    duplicated = obsid.notna() & obsid.duplicated(keep=False)
+    if duplicated.any():
+        example = obsid[duplicated].iloc[0]
+        raise InputError(path, f"{int(duplicated.sum())} rows share an obsid, e.g. {example}",
+                         column=resolved["obsid"])
 
 
 def _spectrum_identity(frame: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
