@@ -65,7 +65,7 @@ def _add_cluster_names(frame: pd.DataFrame) -> pd.DataFrame:
 def _drop(frame: pd.DataFrame, bad: np.ndarray, key: str,
           rejections: dict[str, int]) -> pd.DataFrame:
     rejections[key] = int(np.count_nonzero(bad))
-    return frame.loc[~bad]
+    return frame.loc[~bad] if rejections[key] else frame
 
 
 def _positions_ok(frame: pd.DataFrame) -> np.ndarray:
@@ -75,7 +75,8 @@ def _positions_ok(frame: pd.DataFrame) -> np.ndarray:
 def _lower_ranked_duplicates(frame: pd.DataFrame, column: str) -> np.ndarray:
     """True for rows whose ``column`` value also appears with a higher prob (or earlier, if
     equal)."""
-    order = np.lexsort((np.arange(len(frame)), -frame["prob"].fillna(-np.inf).to_numpy(float)))
+    # A stable sort keeps equal probabilities in row order (as lexsort with the row, faster).
+    order = np.argsort(-frame["prob"].fillna(-np.inf).to_numpy(float), kind="stable")
     ids = frame[column].iloc[order]
     duplicate = np.empty(len(frame), bool)
     duplicate[order] = ids.duplicated().to_numpy() & ids.notna().to_numpy()
@@ -163,7 +164,10 @@ def read_members(path: str | Path, catalogue: str = "hunt2024",
     frame = _drop(frame, _lower_ranked_duplicates(frame, "source_id"),
                   "members_duplicate_source_id", rejections)
     frame["member_key"] = _member_keys(frame, gaia_release or CATALOGUE_GAIA_RELEASE[catalogue])
-    frame = _drop(frame, _lower_ranked_duplicates(frame, "member_key"),
+    # Every member with a Gaia id now has its own id, hence its own designation as key:
+    # only members without one can share a key.
+    frame = _drop(frame, np.zeros(len(frame), bool) if frame["source_id"].notna().all()
+                  else _lower_ranked_duplicates(frame, "member_key"),
                   "members_duplicate_member_id", rejections)
     if prob_min is not None:
         frame = _drop(frame, ~(frame["prob"].to_numpy(float) > prob_min),
