@@ -101,6 +101,8 @@ class _Members:
         if largest not in self.maps:
             self.maps[largest] = _SkyMap(self.ra, self.dec, largest / 3600.0)
         near = self.maps[largest].candidates(ra, dec)
+        if near.size == 0:
+            return out
         chords = 2.0 * np.sin(np.radians(radius_arcsec[near] / 3600.0) / 2.0) * (1 + 1e-9)
         # The bound only prunes the search (a nearer member is found all the same).
         distance, _ = self.tree.query(unit_vectors(ra[near], dec[near]), k=1, workers=-1,

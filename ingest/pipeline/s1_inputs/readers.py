@@ -282,7 +282,7 @@ def link_members_to_clusters(members: pd.DataFrame, clusters: pd.DataFrame,
         if isinstance(aliases, str):
             for alias in aliases.split(","):
                 primary.setdefault(normalise_name(alias), key)
-    resolved = members["cluster_key"].map(primary)
+    resolved = _map_distinct(members["cluster_key"], primary)
     missing = resolved.isna()
     if missing.any():
         names = sorted(set(members.loc[missing, "cluster"]))
@@ -290,4 +290,12 @@ def link_members_to_clusters(members: pd.DataFrame, clusters: pd.DataFrame,
                                        f"file {clusters_path}: {', '.join(names[:10])}"
                                        f"{' ...' if len(names) > 10 else ''}", column="cluster")
     display = dict(zip(clusters["cluster_key"], clusters["cluster"]))
-    return members.assign(cluster_key=resolved, cluster=resolved.map(display))
+    return members.assign(cluster_key=resolved, cluster=_map_distinct(resolved, display))
+
+
+def _map_distinct(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
+    """``values.map(mapping)``, looked up once per distinct value (1.3M members, 7000
+    clusters)."""
+    codes, distinct = pd.factorize(values)
+    mapped = pd.Series(distinct).map(mapping)
+    return pd.Series(mapped.array.take(codes, allow_fill=True), index=values.index)
