@@ -165,9 +165,9 @@ def _fits_columns(path: Path, layout: _FitsLayout, names: list[str],
             for name in everything:
                 out[name][start:start + count] = chunk[name]
             if stop > done:
-                records = chunk[rows[done:stop] - start]
-                for name in picked:
-                    out[name][done:stop] = records[name]
+                kept = rows[done:stop] - start
+                for name in picked:         # column by column: gathering whole records is
+                    out[name][done:stop] = chunk[name][kept]    # 3x slower
                 done = stop
     return {n: np.ma.masked_equal(v, layout.nulls[n]) if n in layout.nulls else v
             for n, v in out.items()}
