@@ -160,8 +160,9 @@ def _canonical_column(field: str, column, path: Path, name: str, sentinel: float
 
 
 def _missing_column(field: str, n: int):
-    if field in TEXT_FIELDS:
-        return pd.Series(pd.array([None] * n, dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+    if field in TEXT_FIELDS:        # from Arrow nulls: a list of 1.4M Nones took 0.3 s
+        return pd.Series(pd.array(pa.nulls(n, pa.large_string()),
+                                  dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
     if field in INTEGER_FIELDS:
         return pd.Series(pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)))
     return np.full(n, np.nan)

@@ -3,16 +3,18 @@
 A 10M-row LAMOST file holds ~1M spectra of cluster members; holding every row's 48
 canonical columns took 7 GB.  The reader (``readers.read_spectra(select=...)``)
 first converts the identity and position columns of every row, asks
-:func:`member_selector` which rows to keep, then converts the other columns and keeps
-those rows only.  Every value is still converted and checked, so a bad file fails
-the same way.
+:func:`member_selector` which rows to keep, then converts the other columns of those
+rows only (coerce.py reads every row of a column whose checks need it).  Every value
+is still checked, so a bad file fails the same way.
 
 A spectrum is kept when its Gaia source_id is a member's, or when it lies within the
 match radius plus the largest proper-motion displacement of any member (over the
 spectrum's own epoch difference) of some member.  That is a superset of what
 ``crossmatch.match`` can pair (ids, all-pairs positions, the id fallback and the
 two-releases check all look within the radius of a member after propagation), so
-the crossmatch finds the same pairs, and every spectrum keeps its row label.
+the crossmatch finds the same pairs, and every spectrum keeps its row label.  The
+members are looked up in a k-d tree, after a map of sky cells has set aside the
+spectra far from every member.
 """
 from __future__ import annotations
 
@@ -92,8 +94,10 @@ class _Members:
         self.tree = cKDTree(unit_vectors(self.ra, self.dec)) if len(members) else None
         self.maps: dict[float, _SkyMap] = {}
 
-    def near(self, ra: np.ndarray, dec: np.ndarray, radius_arcsec: np.ndarray) -> np.ndarray:
-        """True where a member lies within ``radius_arcsec`` (per point) of (ra, dec)."""
+    def near(self, ra: np.ndarray, dec: np.ndarray, radius_arcsec: np.ndarray,
+             skip: np.ndarray | None = None) -> np.ndarray:
+        """True where a member lies within ``radius_arcsec`` (per point) of (ra, dec);
+        False where ``skip`` (points kept anyway, e.g. by Gaia id: not looked up)."""
         out = np.zeros(len(ra), bool)
         if len(ra) == 0 or self.tree is None:
             return out
@@ -101,6 +105,8 @@ class _Members:
         if largest not in self.maps:
             self.maps[largest] = _SkyMap(self.ra, self.dec, largest / 3600.0)
         near = self.maps[largest].candidates(ra, dec)
+        if skip is not None:
+            near = near[~skip[near]]
         if near.size == 0:
             return out
         chords = 2.0 * np.sin(np.radians(radius_arcsec[near] / 3600.0) / 2.0) * (1 + 1e-9)
@@ -132,7 +138,7 @@ def member_selector(members: pd.DataFrame, radius_arcsec: float, gaia_epoch: flo
         years = np.where(np.isfinite(epoch), np.abs(epoch - gaia_epoch), 0.0)
         reach = radius_arcsec + motion * years / 1000.0 + 1e-3   # 1 mas for rounding
         return by_id | sky.near(spectra["ra"].to_numpy(float), spectra["dec"].to_numpy(float),
-                                reach)
+                                reach, skip=by_id)
 
     return select
 
