@@ -85,14 +85,14 @@ class _SkyMap:
 
 
 class _Members:
-    """Member positions as unit vectors in a k-d tree, with the sky map of each reach
-    asked for: built once, asked once per spectrum file."""
+    """Member positions as unit vectors in a k-d tree, built once and asked once per
+    spectrum file, with the sky map of the last reach asked for."""
 
     def __init__(self, members: pd.DataFrame):
         self.ra = members["ra"].to_numpy(float)
         self.dec = members["dec"].to_numpy(float)
         self.tree = cKDTree(unit_vectors(self.ra, self.dec)) if len(members) else None
-        self.maps: dict[float, _SkyMap] = {}
+        self.map: tuple[float, _SkyMap] | None = None     # the last reach asked for
 
     def near(self, ra: np.ndarray, dec: np.ndarray, radius_arcsec: np.ndarray,
              skip: np.ndarray | None = None) -> np.ndarray:
@@ -102,9 +102,9 @@ class _Members:
         if len(ra) == 0 or self.tree is None:
             return out
         largest = float(np.max(radius_arcsec))
-        if largest not in self.maps:
-            self.maps[largest] = _SkyMap(self.ra, self.dec, largest / 3600.0)
-        near = self.maps[largest].candidates(ra, dec)
+        if self.map is None or self.map[0] != largest:
+            self.map = largest, _SkyMap(self.ra, self.dec, largest / 3600.0)
+        near = self.map[1].candidates(ra, dec)
         if skip is not None:
             near = near[~skip[near]]
         if near.size == 0:
