@@ -44,7 +44,8 @@ def test_chunked_read_of_some_rows_equals_the_rows_of_the_whole_read(tmp_path, m
     assert len(some["uid"]) == 997 and len(some["rv_br0"]) == len(rows)
     np.testing.assert_array_equal(some["uid"], every["uid"])
     for name in ("gp_id", "rv_br0", "obsid"):
-        np.testing.assert_array_equal(np.ma.getdata(some[name]), np.ma.getdata(every[name])[rows])
+        np.testing.assert_array_equal(np.ma.getdata(some[name]),
+                                      np.ma.getdata(every[name])[rows])
         np.testing.assert_array_equal(np.ma.getmaskarray(some[name]),
                                       np.ma.getmaskarray(every[name])[rows])
 
@@ -97,7 +98,8 @@ def _brute_force_near(members: pd.DataFrame, ra: np.ndarray, dec: np.ndarray,
                       radius_arcsec: np.ndarray) -> np.ndarray:
     """Haversine separation to every member (small inputs only)."""
     r1, d1 = np.radians(ra)[:, None], np.radians(dec)[:, None]
-    r2, d2 = np.radians(members["ra"].to_numpy())[None], np.radians(members["dec"].to_numpy())[None]
+    r2 = np.radians(members["ra"].to_numpy())[None]
+    d2 = np.radians(members["dec"].to_numpy())[None]
     hav = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
     sep = np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1)))).min(axis=1) * 3600.0
     return sep <= radius_arcsec

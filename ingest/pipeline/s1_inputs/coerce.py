@@ -3,6 +3,8 @@
 Text is trimmed Arrow-backed strings, identifiers nullable Int64 (Gaia ids
 exceed float precision), epochs Julian years (from ISO dates, years, MJD or
 LAMOST minutes of MJD), numbers floats with masked and sentinel values NaN.
+The arrays built here are new, so they go into Series without a copy (pandas 3
+copies by default: 0.16 s per 10M-row column).
 A value of the wrong type is an :class:`InputError` naming file and column.
 """
 from __future__ import annotations
@@ -50,7 +52,7 @@ def _text_values(column, path: Path, name: str) -> pd.Series:
     missing = pc.or_(pc.is_in(text, value_set=pa.array(sorted(_NAN_TEXT))),
                      pa.array(np.ma.getmaskarray(data)))
     return pd.Series(pd.array(pc.if_else(missing, None, text),
-                              dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+                              dtype=pd.StringDtype("pyarrow", na_value=np.nan)), copy=False)
 
 
 def _numeric_from_text(text: pd.Series, path: Path, column: str) -> np.ndarray:
@@ -86,7 +88,7 @@ def _integer_values(column, path: Path, name: str) -> pd.Series:
     if column.dtype.kind in "iub":
         data = np.ma.asarray(column)
         return pd.Series(pd.arrays.IntegerArray(np.ma.getdata(data).astype(np.int64),
-                                                np.ma.getmaskarray(data).copy()))
+                                                np.ma.getmaskarray(data).copy()), copy=False)
     if column.dtype.kind in "USO":
         text = _text_values(column, path, name)
         present = text.dropna()
@@ -96,13 +98,14 @@ def _integer_values(column, path: Path, name: str) -> pd.Series:
                              column=name)
         ints = np.zeros(len(text), np.int64)
         ints[text.notna().to_numpy()] = [int(t.split(".")[0]) for t in present]
-        return pd.Series(pd.arrays.IntegerArray(ints, text.isna().to_numpy()))
+        return pd.Series(pd.arrays.IntegerArray(ints, text.isna().to_numpy()), copy=False)
     floats = _float_values(column, path, name, keep_float32=False)
     finite = np.isfinite(floats)
     if np.any(floats[finite] != np.round(floats[finite])):
         raise InputError(path, "expected integer identifiers, found fractional numbers",
                          column=name)
-    return pd.Series(pd.arrays.IntegerArray(np.where(finite, floats, 0).astype(np.int64), ~finite))
+    ints = np.where(finite, floats, 0).astype(np.int64)
+    return pd.Series(pd.arrays.IntegerArray(ints, ~finite), copy=False)
 
 
 MJD_ZERO_JD = 2400000.5
@@ -162,9 +165,10 @@ def _canonical_column(field: str, column, path: Path, name: str, sentinel: float
 def _missing_column(field: str, n: int):
     if field in TEXT_FIELDS:        # from Arrow nulls: a list of 1.4M Nones took 0.3 s
         return pd.Series(pd.array(pa.nulls(n, pa.large_string()),
-                                  dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+                                  dtype=pd.StringDtype("pyarrow", na_value=np.nan)), copy=False)
     if field in INTEGER_FIELDS:
-        return pd.Series(pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)))
+        return pd.Series(pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)),
+                         copy=False)
     return np.full(n, np.nan)
 
 
