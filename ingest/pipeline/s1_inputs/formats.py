@@ -139,31 +139,69 @@ def _fits_layout(path: Path) -> _FitsLayout | None:
     return layout
 
 
-def _fits_columns(path: Path, layout: _FitsLayout, names: list[str]) -> dict[str, np.ndarray]:
-    """The named columns, read in chunks of rows so that only they are ever held in memory."""
-    out = {n: np.empty(layout.nrows, layout.dtype[n].newbyteorder("=")) for n in names}
+def _fits_columns(path: Path, layout: _FitsLayout, names: list[str],
+                  rows: np.ndarray | None = None,
+                  whole: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+    """The named columns, read in chunks of rows so that only they are ever held in memory.
+
+    With ``rows`` (ascending row positions) a column not in ``whole`` holds only those
+    rows: one pass over the file gives both the kept rows of most columns and every row
+    of the few that are checked whole (coerce.py)."""
+    everything = [n for n in names if rows is None or n in whole]
+    picked = [] if rows is None else [n for n in names if n not in whole]
+    out = {n: np.empty(layout.nrows if n in everything else len(rows),
+                       layout.dtype[n].newbyteorder("=")) for n in names}
     per_chunk = max(1, FITS_CHUNK_BYTES // layout.dtype.itemsize)
+    done = 0                        # selected rows copied so far
     with open(path, "rb") as handle:
         handle.seek(layout.offset)
         for start in range(0, layout.nrows, per_chunk):
-            rows = np.fromfile(handle, layout.dtype, min(per_chunk, layout.nrows - start))
-            for name in names:
-                out[name][start:start + len(rows)] = rows[name]
+            count = min(per_chunk, layout.nrows - start)
+            stop = done if not picked else int(np.searchsorted(rows, start + count))
+            if not everything and stop == done:
+                handle.seek(count * layout.dtype.itemsize, 1)   # no kept row here
+                continue
+            chunk = np.fromfile(handle, layout.dtype, count)
+            for name in everything:
+                out[name][start:start + count] = chunk[name]
+            if stop > done:
+                kept = rows[done:stop] - start
+                for name in picked:         # column by column: gathering whole records is
+                    out[name][done:stop] = chunk[name][kept]    # 3x slower
+                done = stop
     return {n: np.ma.masked_equal(v, layout.nulls[n]) if n in layout.nulls else v
             for n, v in out.items()}
 
 
+def _value_kind(dtype: np.dtype) -> str:
+    """numpy kind of a column's values, '' for a column of arrays (one per row)."""
+    return "" if dtype.shape else dtype.kind
+
+
+Loader = Callable[..., Mapping[str, Any]]
+
+
 @dataclass(frozen=True)
 class Source:
-    """Column names and row count of one input file, with an on-demand column loader."""
+    """Column names, row count and value kinds (numpy kind, '' for array columns) of one
+    input file, with an on-demand column loader.
+
+    ``load(names, rows=None, whole=frozenset())`` gives the named columns; with ``rows``
+    (ascending row positions) only those rows of each column not in ``whole``."""
 
     names: list[str]
     nrows: int
-    load: Callable[[list[str]], Mapping[str, Any]]
+    load: Loader
+    kinds: Mapping[str, str]
 
 
 def _table_source(table: Table) -> Source:
-    return Source(list(table.colnames), len(table), lambda names: {n: table[n] for n in names})
+    def load(names: list[str], rows: np.ndarray | None = None,
+             whole: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+        return {n: table[n] if rows is None or n in whole else table[n][rows] for n in names}
+
+    kinds = {n: "" if table[n].ndim != 1 else table[n].dtype.kind for n in table.colnames}
+    return Source(list(table.colnames), len(table), load, kinds)
 
 
 def open_source(path: Path) -> Source:
@@ -183,10 +221,16 @@ def open_source(path: Path) -> Source:
     if layout.nrows == 0:
         raise InputError(path, "file holds a table with no rows")
 
-    def load(names: list[str]) -> Mapping[str, Any]:
+    def load(names: list[str], rows: np.ndarray | None = None,
+             whole: frozenset[str] = frozenset()) -> Mapping[str, Any]:
         if all(n in layout.plain for n in names):
-            return _fits_columns(path, layout, names)
-        return _table_source(read_table(path)).load(names)
+            return _fits_columns(path, layout, names, rows, whole)
+        return _table_source(read_table(path)).load(names, rows, whole)
 
-    return Source(list(layout.dtype.names), layout.nrows, load)
+    # Kinds as the chunked reader gives them; other columns go through astropy, whose
+    # scaled or special columns may come out otherwise: '?' makes coerce.py convert
+    # those whole, as for every row.
+    kinds = {n: _value_kind(layout.dtype[n]) if n in layout.plain else "?"
+             for n in layout.dtype.names}
+    return Source(list(layout.dtype.names), layout.nrows, load, kinds)
 

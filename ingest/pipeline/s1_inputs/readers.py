@@ -42,13 +42,14 @@ def display_name(name: str) -> str:
 def _read(path: str | Path, kind: str, default: str | None, colmap: str | Path | None,
           sentinel: float | None = None, source: Source | None = None,
           cmap: ColumnMap | None = None, fields: tuple[str, ...] | None = None,
-          rows: np.ndarray | None = None) -> tuple[pd.DataFrame, ColumnMap, dict[str, str]]:
+          rows: np.ndarray | None = None, known: dict[str, Any] | None = None
+          ) -> tuple[pd.DataFrame, ColumnMap, dict[str, str]]:
     path = Path(path)
     source = open_source(path) if source is None else source
     cmap = column_map(kind, default, colmap) if cmap is None else cmap
     resolved = resolve(source.names, cmap, kind, path)
-    return (canonical_frame(source, resolved, kind, path, sentinel, fields, rows), cmap,
-            resolved)
+    return (canonical_frame(source, resolved, kind, path, sentinel, fields, rows, known),
+            cmap, resolved)
 
 
 def _add_cluster_names(frame: pd.DataFrame) -> pd.DataFrame:
@@ -64,7 +65,7 @@ def _add_cluster_names(frame: pd.DataFrame) -> pd.DataFrame:
 def _drop(frame: pd.DataFrame, bad: np.ndarray, key: str,
           rejections: dict[str, int]) -> pd.DataFrame:
     rejections[key] = int(np.count_nonzero(bad))
-    return frame.loc[~bad]
+    return frame.loc[~bad] if rejections[key] else frame
 
 
 def _positions_ok(frame: pd.DataFrame) -> np.ndarray:
@@ -74,7 +75,8 @@ def _positions_ok(frame: pd.DataFrame) -> np.ndarray:
 def _lower_ranked_duplicates(frame: pd.DataFrame, column: str) -> np.ndarray:
     """True for rows whose ``column`` value also appears with a higher prob (or earlier, if
     equal)."""
-    order = np.lexsort((np.arange(len(frame)), -frame["prob"].fillna(-np.inf).to_numpy(float)))
+    # A stable sort keeps equal probabilities in row order (as lexsort with the row, faster).
+    order = np.argsort(-frame["prob"].fillna(-np.inf).to_numpy(float), kind="stable")
     ids = frame[column].iloc[order]
     duplicate = np.empty(len(frame), bool)
     duplicate[order] = ids.duplicated().to_numpy() & ids.notna().to_numpy()
@@ -162,7 +164,10 @@ def read_members(path: str | Path, catalogue: str = "hunt2024",
     frame = _drop(frame, _lower_ranked_duplicates(frame, "source_id"),
                   "members_duplicate_source_id", rejections)
     frame["member_key"] = _member_keys(frame, gaia_release or CATALOGUE_GAIA_RELEASE[catalogue])
-    frame = _drop(frame, _lower_ranked_duplicates(frame, "member_key"),
+    # Every member with a Gaia id now has its own id, hence its own designation as key:
+    # only members without one can share a key.
+    frame = _drop(frame, np.zeros(len(frame), bool) if frame["source_id"].notna().all()
+                  else _lower_ranked_duplicates(frame, "member_key"),
                   "members_duplicate_member_id", rejections)
     if prob_min is not None:
         frame = _drop(frame, ~(frame["prob"].to_numpy(float) > prob_min),
@@ -214,12 +219,7 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
     frame, _, resolved = _read(path, "spectra", default, user, LAMOST_MISSING, source, cmap,
                                fields)
     frame = _spectrum_identity(frame, cmap)
-    obsid = frame["obsid"]
-    duplicated = obsid.notna() & obsid.duplicated(keep=False)
-    if duplicated.any():
-        example = obsid[duplicated].iloc[0]
-        raise InputError(path, f"{int(duplicated.sum())} rows share an obsid, e.g. {example}",
-                         column=resolved["obsid"])
+    _check_unique_obsids(frame["obsid"], path, resolved)
     rejections: dict[str, int] = {}
     frame = _drop(frame, ~_positions_ok(frame), "spectra_no_position", rejections)
     details = [] if details is None else details
@@ -228,8 +228,12 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
     if select is not None:
         keep = np.flatnonzero(np.asarray(select(frame.reset_index(drop=True)), bool))
         rows = frame.index.to_numpy()[keep]
+        # The selection fields were converted and checked for every row: kept, not re-read.
+        known = {f: (frame[f].iloc[keep].reset_index(drop=True)
+                     if isinstance(frame[f].dtype, pd.api.extensions.ExtensionDtype)
+                     else frame[f].to_numpy()[keep]) for f in SELECTION_FIELDS}
         frame, _, _ = _read(path, "spectra", default, user, LAMOST_MISSING, source, cmap,
-                            rows=rows)
+                            rows=rows, known=known)
         frame = _spectrum_identity(frame, cmap).set_axis(rows)
     else:
         keep = np.arange(len(frame))
@@ -241,6 +245,19 @@ def read_spectra(path: str | Path, survey: str | Path | None = None,
     frame.attrs.update(rows_read=rows_read, survey=cmap.survey or UNDECLARED_SURVEY,
                        param_source=cmap.parameter_source or NO_PARAMETER_SOURCE)
     return frame, rejections
+
+
+def _check_unique_obsids(obsid: pd.Series, path: Path, resolved: dict[str, str]) -> None:
+    """Stop when two rows share an obsid.  Sorting the ids tells whether any repeats
+    (10M rows: 0.3 s against 1.4 s for hashing); only then are the rows counted."""
+    values = obsid.dropna().to_numpy(np.int64)          # nullable Int64 (coerce.py)
+    if np.all(values[1:] > values[:-1]) or np.all(np.diff(np.sort(values)) != 0):
+        return                      # the first test: ids already ascending, as LAMOST's
+    duplicated = obsid.notna() & obsid.duplicated(keep=False)
+    if duplicated.any():
+        example = obsid[duplicated].iloc[0]
+        raise InputError(path, f"{int(duplicated.sum())} rows share an obsid, e.g. {example}",
+                         column=resolved["obsid"])
 
 
 def _spectrum_identity(frame: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
@@ -265,7 +282,7 @@ def link_members_to_clusters(members: pd.DataFrame, clusters: pd.DataFrame,
         if isinstance(aliases, str):
             for alias in aliases.split(","):
                 primary.setdefault(normalise_name(alias), key)
-    resolved = members["cluster_key"].map(primary)
+    resolved = _map_distinct(members["cluster_key"], primary)
     missing = resolved.isna()
     if missing.any():
         names = sorted(set(members.loc[missing, "cluster"]))
@@ -273,4 +290,12 @@ def link_members_to_clusters(members: pd.DataFrame, clusters: pd.DataFrame,
                                        f"file {clusters_path}: {', '.join(names[:10])}"
                                        f"{' ...' if len(names) > 10 else ''}", column="cluster")
     display = dict(zip(clusters["cluster_key"], clusters["cluster"]))
-    return members.assign(cluster_key=resolved, cluster=resolved.map(display))
+    return members.assign(cluster_key=resolved, cluster=_map_distinct(resolved, display))
+
+
+def _map_distinct(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
+    """``values.map(mapping)``, looked up once per distinct value (1.3M members, 7000
+    clusters)."""
+    codes, distinct = pd.factorize(values)
+    mapped = pd.Series(distinct).map(mapping)
+    return pd.Series(mapped.array.take(codes, allow_fill=True), index=values.index)

@@ -70,7 +70,7 @@ def _drop_rows(frame: pd.DataFrame, bad: np.ndarray, key: str, rejections: dict[
                details: Details, path: Path, column: str, field: str,
                reason: str) -> pd.DataFrame:
     _record(details, rejections, key, path, column, field, reason, bad, frame.index, DROPPED)
-    return frame.loc[~bad]
+    return frame.loc[~bad] if bad.any() else frame
 
 
 def _null(frame: pd.DataFrame, fields: tuple[str, ...], bad: np.ndarray) -> None:
