@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from astropy.table import Table
 
 from conftest import DEMO_SEED, demo_ingest_arguments
+from helpers.synthetic import mrs_table
 from ingest.core.config import Crossmatch
 from ingest.pipeline import s2_crossmatch as crossmatch
 from ingest.pipeline.s1_inputs import coerce, projection, readers
@@ -75,25 +75,9 @@ def test_crossmatch_of_the_kept_spectra_equals_the_crossmatch_of_all(id_fallback
             == crossmatch.id_spectra_on_id_members(members, spectra.loc[keep], xm, "DR3"))
 
 
-def _mrs(n: int, rng: np.random.Generator) -> Table:
-    return Table({
-        "obsid": np.arange(1, n + 1, dtype=np.int64), "uid": [f"G{i}" for i in range(n)],
-        "gp_id": np.arange(n, dtype=np.int64),
-        "gaia_source_id": rng.integers(1, 10**6, n).astype(np.int64),
-        "ra": rng.uniform(0, 10, n), "dec": rng.uniform(-5, 5, n),
-        "lmjm": rng.integers(83_000_000, 85_000_000, n).astype(np.int64),
-        "band": ["B"] * n, "snr": rng.uniform(5, 80, n).astype(np.float32),
-        "rv_br0": rng.normal(0, 30, n).astype(np.float32),
-        "rv_br0_err": rng.uniform(0.3, 3, n).astype(np.float32),
-        "rv_br_flag": np.zeros(n, np.int16),
-        "teff_cnn": rng.uniform(4000, 7000, n), "teff_cnn_err": rng.uniform(20, 80, n),
-        "mg_fe": rng.normal(0, 0.1, n), "mg_fe_err": rng.uniform(0.01, 0.1, n),
-    })
-
-
 def test_selected_read_keeps_labels_and_values_of_the_full_read(tmp_path, monkeypatch):
     monkeypatch.setattr(coerce, "ROW_SUBSET_GROUP", 3)      # several raw-column passes
-    table = _mrs(500, np.random.default_rng(4))
+    table = mrs_table(500, np.random.default_rng(4))
     table["ra"][7] = np.nan                                   # dropped, counted, not a label
     path = tmp_path / "mrs.fits"
     table.write(path)
@@ -114,7 +98,7 @@ def test_selected_read_keeps_labels_and_values_of_the_full_read(tmp_path, monkey
 
 
 def test_a_bad_value_in_a_row_not_kept_stops_the_read_the_same_way(tmp_path):
-    frame = _mrs(50, np.random.default_rng(5)).to_pandas()
+    frame = mrs_table(50, np.random.default_rng(5)).to_pandas()
     frame["snr"] = frame["snr"].astype(object)
     frame.loc[40, "snr"] = "bad"
     path = tmp_path / "mrs.csv"
@@ -128,7 +112,7 @@ def test_a_bad_value_in_a_row_not_kept_stops_the_read_the_same_way(tmp_path):
 
 
 def test_duplicate_obsids_in_rows_not_kept_are_still_refused(tmp_path):
-    table = _mrs(30, np.random.default_rng(6))
+    table = mrs_table(30, np.random.default_rng(6))
     table["obsid"][25] = table["obsid"][26]
     path = tmp_path / "mrs.fits"
     table.write(path)

@@ -5,24 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from astropy.table import Table
 
+from helpers.synthetic import mrs_table
 from ingest.core.errors import InputError
 from ingest.pipeline.s1_inputs import formats, projection, readers
-
-
-def _spectra_table(n: int, rng: np.random.Generator) -> Table:
-    return Table({
-        "obsid": np.arange(1, n + 1, dtype=np.int64), "uid": [f"G{i}" for i in range(n)],
-        "gp_id": np.arange(n, dtype=np.int64),
-        "gaia_source_id": rng.integers(1, 10**6, n).astype(np.int64),
-        "ra": rng.uniform(0, 10, n), "dec": rng.uniform(-5, 5, n),
-        "lmjm": rng.integers(83_000_000, 85_000_000, n).astype(np.int64),
-        "band": ["B"] * n, "snr": rng.uniform(5, 80, n).astype(np.float32),
-        "rv_br0": rng.normal(0, 30, n).astype(np.float32),
-        "rv_br0_err": rng.uniform(0.3, 3, n).astype(np.float32),
-        "rv_br_flag": np.zeros(n, np.int16),
-    })
 
 
 def _every_tenth(frame: pd.DataFrame) -> np.ndarray:
@@ -32,7 +18,7 @@ def _every_tenth(frame: pd.DataFrame) -> np.ndarray:
 def test_chunked_read_of_some_rows_equals_the_rows_of_the_whole_read(tmp_path, monkeypatch):
     monkeypatch.setattr(formats, "FITS_CHUNK_BYTES", 300)     # a few rows per chunk
     rng = np.random.default_rng(1)
-    table = _spectra_table(997, rng)
+    table = mrs_table(997, rng, parameters=False)
     table["gp_id"] = np.ma.MaskedArray(table["gp_id"], rng.random(997) < 0.2)   # TNULL
     path = tmp_path / "mrs.fits"
     table.write(path)
@@ -51,7 +37,7 @@ def test_chunked_read_of_some_rows_equals_the_rows_of_the_whole_read(tmp_path, m
 
 
 def test_non_ascii_text_is_kept_and_bad_utf8_in_a_row_not_kept_stops_the_read(tmp_path):
-    table = _spectra_table(40, np.random.default_rng(2))
+    table = mrs_table(40, np.random.default_rng(2), parameters=False)
     table["uid"] = np.array([f"G{i}".encode() for i in range(40)], dtype="S8")
     table["uid"][0] = "Gé".encode()                           # kept, valid UTF-8
     path = tmp_path / "mrs.fits"
@@ -70,7 +56,7 @@ def test_non_ascii_text_is_kept_and_bad_utf8_in_a_row_not_kept_stops_the_read(tm
 
 
 def test_required_column_empty_only_in_the_kept_rows_is_no_error(tmp_path):
-    table = _spectra_table(40, np.random.default_rng(3))
+    table = mrs_table(40, np.random.default_rng(3), parameters=False)
     table["rv_br0"][::10] = np.nan                            # every kept row
     path = tmp_path / "mrs.fits"
     table.write(path)
@@ -84,7 +70,7 @@ def test_required_column_empty_only_in_the_kept_rows_is_no_error(tmp_path):
 
 
 def test_epoch_unit_is_decided_on_every_row_not_the_kept_ones(tmp_path):
-    table = _spectra_table(40, np.random.default_rng(4))
+    table = mrs_table(40, np.random.default_rng(4), parameters=False)
     del table["lmjm"]
     table["obsdate"] = ["2019-01-01"] * 40
     table["obsdate"][5] = "not a date"                        # a row not kept

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from astropy.table import Table
 
 from ingest.core.vocabulary import ELEMENTS
 
@@ -55,3 +56,25 @@ def disc_cluster_kinematics(n: int, rng: np.random.Generator,
     radec = coords.lb_to_radec(lon, lat, degree=True)
     pm = coords.pmllpmbb_to_pmrapmdec(vlos_pm[:, 1], vlos_pm[:, 2], lon, lat, degree=True)
     return np.column_stack([radec, dist, pm, vlos_pm[:, 0]])
+
+
+def mrs_table(n: int, rng: np.random.Generator, parameters: bool = True) -> Table:
+    """A small LAMOST MRS-shaped spectrum table (the survey's column names), with Teff and
+    [Mg/Fe] columns unless ``parameters`` is False."""
+    table = Table({
+        "obsid": np.arange(1, n + 1, dtype=np.int64), "uid": [f"G{i}" for i in range(n)],
+        "gp_id": np.arange(n, dtype=np.int64),
+        "gaia_source_id": rng.integers(1, 10**6, n).astype(np.int64),
+        "ra": rng.uniform(0, 10, n), "dec": rng.uniform(-5, 5, n),
+        "lmjm": rng.integers(83_000_000, 85_000_000, n).astype(np.int64),
+        "band": ["B"] * n, "snr": rng.uniform(5, 80, n).astype(np.float32),
+        "rv_br0": rng.normal(0, 30, n).astype(np.float32),
+        "rv_br0_err": rng.uniform(0.3, 3, n).astype(np.float32),
+        "rv_br_flag": np.zeros(n, np.int16),
+    })
+    if parameters:
+        table["teff_cnn"] = rng.uniform(4000, 7000, n)
+        table["teff_cnn_err"] = rng.uniform(20, 80, n)
+        table["mg_fe"] = rng.normal(0, 0.1, n)
+        table["mg_fe_err"] = rng.uniform(0.01, 0.1, n)
+    return table
